@@ -1,0 +1,242 @@
+"""Run one teacher over every window of the corpus, once, into a resumable embedding store."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import fsspec
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pipeline import distributed
+from pipeline.audio.decode import resample
+from pipeline.audio.windows import window_starts
+from pipeline.config import check
+from pipeline.corpus import Corpus
+from pipeline.locks import FileLock
+from pipeline.store import EmbeddingStore, StoreLayout, store_fingerprint
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Settings of one teacher's extraction (params section `embed` plus `audio` windows)."""
+
+    teacher: str = "aisfx"
+    teacher_options: dict = field(default_factory=dict)
+    window_seconds: float = 10.0
+    hop_seconds: float = 10.0
+    last_window: Literal["pad", "drop"] = "pad"
+    dtype: Literal["float16", "float32"] = "float16"
+    batch_size: int = 16
+    workers: int = 1
+    chunk_rows: int = 1024
+    shard_rows: int = 4096
+    device: str = "auto"
+    bf16: bool = True
+
+    def __post_init__(self):
+        check(self.window_seconds > 0, "audio.window_seconds", f"must be > 0, got {self.window_seconds}")
+        check(self.hop_seconds > 0, "audio.hop_seconds", f"must be > 0, got {self.hop_seconds}")
+        check(self.batch_size >= 1, "embed.batch_size", f"must be >= 1, got {self.batch_size}")
+        check(self.workers >= 0, "embed.workers", f"must be >= 0, got {self.workers}")
+        check(self.chunk_rows >= 1, "embed.chunk_rows", f"must be >= 1, got {self.chunk_rows}")
+        check(self.shard_rows >= self.chunk_rows and self.shard_rows % self.chunk_rows == 0, "embed.shard_rows",
+              f"must be a multiple of chunk_rows ({self.chunk_rows}), got {self.shard_rows}")
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """Where the store is and what this run did."""
+
+    url: str
+    fingerprint: str
+    reused: bool
+    report: dict
+
+
+def window_index(lengths: np.ndarray, window: int, hop: int, last: str) -> dict[str, np.ndarray]:
+    """Row-aligned window arrays (clip, start, real length) for all clips, in corpus order."""
+    clips, starts, reals = [], [], []
+    for row, n in enumerate(lengths):
+        s = window_starts(int(n), window, hop, last)
+        clips.append(np.full(len(s), row, dtype=np.int64))
+        starts.append(s)
+        reals.append(np.clip(int(n) - s, 0, window))
+    return {"window_clip": np.concatenate(clips), "window_start": np.concatenate(starts),
+            "window_length": np.concatenate(reals).astype(np.int64)}
+
+
+class WindowDataset(Dataset):
+    """Item = one window read at the corpus rate and resampled to the teacher rate (runs in workers)."""
+
+    def __init__(self, corpus: Corpus, index: dict[str, np.ndarray], window: int, teacher_rate: int):
+        self.corpus, self.index, self.window = corpus, index, window
+        self.rate = teacher_rate
+        self.out_len = int(round(window * teacher_rate / corpus.sample_rate))
+
+    def __len__(self) -> int:
+        return len(self.index["window_clip"])
+
+    def __getitem__(self, i: int):
+        seg = self.corpus.segment(int(self.index["window_clip"][i]), int(self.index["window_start"][i]), self.window)
+        wave = resample(seg, self.corpus.sample_rate, self.rate)
+        out = np.zeros(self.out_len, dtype=np.float32)
+        out[: min(len(wave), self.out_len)] = wave[: self.out_len]
+        real = int(round(int(self.index["window_length"][i]) * self.rate / self.corpus.sample_rate))
+        return torch.from_numpy(out), min(max(real, 1), self.out_len), i
+
+
+def shard_batches(layout: StoreLayout, shards: list[int], batch_size: int) -> list[list[int]]:
+    """Batches that never cross a shard boundary, so a shard's bits never depend on its neighbours."""
+    batches = []
+    for shard in shards:
+        start, stop = layout.shard_range(shard)
+        batches += [list(range(s, min(s + batch_size, stop))) for s in range(start, stop, batch_size)]
+    return batches
+
+
+def store_meta(cfg: EmbedConfig, teacher, corpus: Corpus) -> dict:
+    """Store attributes; they also decide the store's fingerprint (its folder name)."""
+    meta = {"teacher": teacher.name, "teacher_fingerprint": teacher.fingerprint,
+            "teacher_sample_rate": int(teacher.sample_rate), "corpus_fingerprint": corpus.fingerprint,
+            "corpus_sample_rate": corpus.sample_rate, "window_seconds": cfg.window_seconds,
+            "hop_seconds": cfg.hop_seconds, "last_window": cfg.last_window, "dtype": cfg.dtype, "pooling": "mean"}
+    meta["store_fingerprint"] = store_fingerprint(meta)
+    return meta
+
+
+def open_or_create(url: str, cfg: EmbedConfig, meta: dict, corpus: Corpus, dim: int,
+                   info: distributed.DistInfo) -> EmbeddingStore:
+    """Rank 0 creates the store if needed; every rank then opens it."""
+    fs, root = fsspec.core.url_to_fs(url)
+    if info.is_main and not fs.exists(f"{root}/zarr.json"):
+        window = int(round(cfg.window_seconds * corpus.sample_rate))
+        hop = int(round(cfg.hop_seconds * corpus.sample_rate))
+        index = window_index(corpus.lengths, window, hop, cfg.last_window)
+        layout = StoreLayout(len(corpus), len(index["window_clip"]), dim, cfg.dtype, cfg.chunk_rows, cfg.shard_rows)
+        EmbeddingStore.create(url, layout, meta, index)
+    distributed.barrier()
+    return EmbeddingStore.open(url, mode="r+")
+
+
+def _stats(emb: np.ndarray) -> tuple[np.ndarray, dict]:
+    finite = np.isfinite(emb).all(axis=1)
+    zero = finite & ~np.any(emb != 0, axis=1)
+    valid = finite & ~zero
+    return valid, {"nan_rows": int((~finite).sum()), "zero_rows": int(zero.sum()), "rows": len(emb)}
+
+
+class ShardBuffer:
+    """Collects batch outputs per shard and hands full shards to a background writer thread."""
+
+    def __init__(self, store: EmbeddingStore):
+        self.store = store
+        self.parts: dict[int, dict[int, np.ndarray]] = {}
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.futures: list[Future] = []
+        self.stats = {"nan_rows": 0, "zero_rows": 0}
+
+    def add(self, rows: np.ndarray, emb: np.ndarray) -> None:
+        shard = int(rows[0]) // self.store.layout.shard_rows
+        self.parts.setdefault(shard, {})[int(rows[0])] = emb
+        start, stop = self.store.layout.shard_range(shard)
+        if sum(len(e) for e in self.parts[shard].values()) == stop - start:
+            pieces = self.parts.pop(shard)
+            full = np.concatenate([pieces[k] for k in sorted(pieces)])  # (shard rows, dim)
+            valid, stats = _stats(full)
+            for k in self.stats:
+                self.stats[k] += stats[k]
+            full[~valid] = 0
+            self.futures.append(self.pool.submit(self.store.write_shard, shard, full, valid, stats))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for f in self.futures:
+            f.result()
+
+
+def run_teacher(teacher, loader: DataLoader, buffer: ShardBuffer, device: torch.device, bf16: bool,
+                total: int) -> int:
+    """Forward every batch of the loader through the teacher; returns the number of windows embedded."""
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (bf16 and device.type == "cuda") \
+        else contextlib.nullcontext()
+    done = 0
+    with torch.inference_mode(), tqdm(total=total, desc=f"embed {teacher.name}", unit="win", mininterval=1.0) as bar:
+        for waves, reals, rows in loader:
+            with autocast:
+                emb = teacher.embed(waves.to(device, non_blocking=True), reals.to(device))
+            buffer.add(rows.numpy(), emb.float().cpu().numpy())
+            done += len(rows)
+            bar.update(len(rows))
+    return done
+
+
+def extract(cfg: EmbedConfig, teacher, corpus: Corpus, out_dir: str,
+            info: distributed.DistInfo | None = None) -> EmbedResult:
+    """Embed the corpus with `teacher` into `<out_dir>/stores/<fingerprint>`, resuming or reusing as possible."""
+    info = info or distributed.DistInfo()
+    meta = store_meta(cfg, teacher, corpus)
+    url = f"{out_dir.rstrip('/')}/stores/{meta['store_fingerprint']}"
+    fs, root = fsspec.core.url_to_fs(url)
+    if fs.exists(f"{root}/zarr.json") and EmbeddingStore.open(url).complete:
+        return EmbedResult(url, meta["store_fingerprint"], True, read_report(out_dir))
+    lock = FileLock(f"{root}.lock", f"store {url}") if info.is_main and fs.protocol in ("file", ("file", "local")) \
+        else contextlib.nullcontext()
+    with lock:
+        report = _extract_locked(cfg, teacher, corpus, url, meta, info)
+    return EmbedResult(url, meta["store_fingerprint"], False, report)
+
+
+def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
+    device = distributed.pick_device(cfg.device)
+    store = open_or_create(url, cfg, meta, corpus, int(teacher.embed_dim), info)
+    layout = store.layout
+    mine = [s for s in range(layout.n_shards) if s % info.world == info.rank and s not in store.done_shards()]
+    index = {k: store.array(k)[:] for k in ("window_clip", "window_start", "window_length")}
+    window = int(round(cfg.window_seconds * corpus.sample_rate))
+    dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
+    loader = DataLoader(dataset, batch_sampler=shard_batches(layout, mine, cfg.batch_size),
+                        num_workers=cfg.workers, pin_memory=device.type == "cuda",
+                        persistent_workers=False, prefetch_factor=4 if cfg.workers else None)
+    teacher.to(device)
+    buffer = ShardBuffer(store)
+    t0 = time.perf_counter()
+    n = run_teacher(teacher, loader, buffer, device, cfg.bf16, sum(np.diff(layout.shard_range(s))[0] for s in mine))
+    buffer.close()
+    seconds = time.perf_counter() - t0
+    distributed.barrier()
+    report = {}
+    if info.is_main:
+        store.finalise()
+        report = build_report(store, corpus, index, n, seconds, buffer.stats)
+    return report
+
+
+def build_report(store: EmbeddingStore, corpus: Corpus, index: dict, windows_run: int, seconds: float,
+                 stats: dict) -> dict:
+    """Summary of a finished store (this run's throughput plus whole-store counts)."""
+    entries = [store.ledger_entry(s) for s in sorted(store.done_shards())]
+    audio_s = float(corpus.lengths.sum()) / corpus.sample_rate
+    run_audio = windows_run * store.attrs["window_seconds"]
+    return {"teacher": store.attrs["teacher"], "store": store.url, "store_fingerprint": store.fingerprint,
+            "clips": store.layout.n_clips, "windows": store.layout.n_windows, "dim": store.layout.dim,
+            "audio_seconds": audio_s, "windows_this_run": windows_run, "seconds_this_run": seconds,
+            "windows_per_second": windows_run / seconds if seconds > 0 else None,
+            "realtime_factor": run_audio / seconds if seconds > 0 else None,
+            "nan_rows": sum(e["nan_rows"] for e in entries), "zero_rows": sum(e["zero_rows"] for e in entries),
+            "invalid_clips": int((~store.array("clip_valid")[:]).sum())}
+
+
+def read_report(out_dir: str) -> dict:
+    """The report written by the run that finished the current store (empty if none)."""
+    fs, root = fsspec.core.url_to_fs(f"{out_dir.rstrip('/')}/report.json")
+    if not fs.exists(root):
+        return {}
+    with fs.open(root, "r") as f:
+        return json.load(f)

@@ -1,0 +1,216 @@
+"""Turn a folder of audio files or a manifest into one decoded HDF5 corpus plus a rejection report."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline.audio.decode import DecodeError, decode
+from pipeline.config import check
+from pipeline.corpus import CorpusInfo, CorpusWriter, manifest_path
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf")
+# AudioSet segment CSVs: "# YTID, start_seconds, end_seconds, positive_labels"
+AUDIOSET_COLUMNS = ("ytid", "start_seconds", "end_seconds", "positive_labels")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of the `prepare` stage (params section `prepare` plus `audio.sample_rate`)."""
+
+    input: str = "cache/demo/manifest.csv"
+    output: str = "cache/corpus"
+    sample_rate: int = 32000
+    sample_format: Literal["int16", "float16"] = "int16"
+    min_seconds: float = 0.1
+    max_seconds: float | None = None
+    fail_on_reject: bool = False
+    workers: int = 0
+    root: str | None = None
+    allow_outside_root: bool = False
+    path_template: str = "{ytid}.wav"
+
+    def __post_init__(self):
+        check(self.sample_rate >= 1000, "audio.sample_rate", f"must be >= 1000 Hz, got {self.sample_rate}")
+        check(self.min_seconds >= 0, "prepare.min_seconds", f"must be >= 0, got {self.min_seconds}")
+        check(self.max_seconds is None or self.max_seconds > self.min_seconds, "prepare.max_seconds",
+              f"must be null or greater than min_seconds ({self.min_seconds}), got {self.max_seconds}")
+        check(self.workers >= 0, "prepare.workers", f"must be >= 0 (0 = all cores), got {self.workers}")
+
+    def decode_settings(self) -> dict:
+        """The settings that change decoded samples (they enter the corpus fingerprint)."""
+        return {"sample_rate": self.sample_rate, "sample_format": self.sample_format,
+                "max_seconds": self.max_seconds, "codec": "pcm"}
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What `prepare_corpus` produced."""
+
+    corpus: CorpusInfo
+    n_rejected: int
+    seconds: float
+
+
+def scan_folder(folder: Path) -> pd.DataFrame:
+    """Every audio file below `folder` (sorted), with clip ids = relative path without extension."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    rel = [p.relative_to(folder) for p in files]
+    return pd.DataFrame({"path": [str(p) for p in files],
+                         "clip_id": [str(r.with_suffix("")) for r in rel]})
+
+
+def read_input_manifest(path: Path, template: str) -> pd.DataFrame:
+    """A CSV/Parquet manifest with `path` (or AudioSet columns), optional clip_id/label(s)/split."""
+    if path.suffix.lower() == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        df = pd.read_csv(path, comment=None, skipinitialspace=True, quotechar='"', dtype=str,
+                         keep_default_na=False)
+    df.columns = [str(c).strip().lstrip("#").strip() for c in df.columns]
+    lower = {c.lower(): c for c in df.columns}
+    if "path" not in df.columns and all(c in lower for c in AUDIOSET_COLUMNS):
+        df = _from_audioset(df.rename(columns={lower[c]: c for c in AUDIOSET_COLUMNS}), template)
+    if "path" not in df.columns:
+        raise ValueError(f"manifest {path} needs a `path` column (or AudioSet columns {list(AUDIOSET_COLUMNS)}); "
+                         f"found {list(df.columns)}")
+    if "label" in df.columns and "labels" not in df.columns:
+        df = df.rename(columns={"label": "labels"})
+    if "clip_id" not in df.columns:
+        df["clip_id"] = [str(Path(p).with_suffix("")) for p in df["path"]]
+    return df.astype({"path": str, "clip_id": str})
+
+
+def _from_audioset(df: pd.DataFrame, template: str) -> pd.DataFrame:
+    df = df[~df["ytid"].astype(str).str.startswith("#")].copy()
+    df["clip_id"] = [f"{y}_{float(s):.3f}" for y, s in zip(df["ytid"], df["start_seconds"])]
+    df["path"] = [template.format(ytid=y, start=float(s), end=float(e))
+                  for y, s, e in zip(df["ytid"], df["start_seconds"], df["end_seconds"])]
+    return df.rename(columns={"positive_labels": "labels"})
+
+
+def resolve_paths(df: pd.DataFrame, base: Path, allow_outside: bool) -> tuple[pd.DataFrame, list[dict]]:
+    """Make paths absolute under `base`; paths escaping it are rejected unless allowed."""
+    base = base.resolve()
+    keep, rejected = [], []
+    for i, p in enumerate(df["path"]):
+        full = (base / p).resolve()
+        if not allow_outside and not full.is_relative_to(base):
+            rejected.append({"clip_id": df["clip_id"].iat[i], "path": p, "reason": "outside_root",
+                             "detail": f"resolves outside {base}; set prepare.allow_outside_root"})
+            continue
+        keep.append(i)
+        df.iat[i, df.columns.get_loc("path")] = str(full)
+    return df.iloc[keep].reset_index(drop=True), rejected
+
+
+def load_inputs(cfg: PrepareConfig) -> tuple[pd.DataFrame, list[dict]]:
+    """The input table (folder scan or manifest) with duplicates and unsafe paths rejected."""
+    src = Path(cfg.input)
+    if not src.exists():
+        raise FileNotFoundError(f"prepare.input: {src} does not exist")
+    if src.is_dir():
+        df, base = scan_folder(src), Path(cfg.root or src)
+    else:
+        df, base = read_input_manifest(src, cfg.path_template), Path(cfg.root or src.parent)
+    df, rejected = resolve_paths(df, base, cfg.allow_outside_root)
+    dup = df["clip_id"].duplicated(keep="first")
+    for _, r in df[dup].iterrows():
+        rejected.append({"clip_id": r["clip_id"], "path": r["path"], "reason": "duplicate_id",
+                         "detail": "clip_id already used by an earlier row"})
+    return df[~dup].reset_index(drop=True), rejected
+
+
+def _decode_one(args: tuple[str, int, float, float | None]) -> tuple[np.ndarray | None, str, str]:
+    path, rate, min_s, max_s = args
+    if not os.path.exists(path):
+        return None, "missing", "file not found"
+    try:
+        wave = decode(path, rate)
+    except DecodeError as exc:
+        return None, exc.reason, exc.detail
+    except Exception as exc:  # libsndfile/soxr edge cases on hostile input must not kill the stage
+        return None, "unreadable", f"{type(exc).__name__}: {exc}"
+    if len(wave) < min_s * rate:
+        return None, "too_short", f"{len(wave) / rate:.3f}s < min_seconds={min_s}"
+    if max_s is not None:
+        wave = wave[: int(round(max_s * rate))]
+    return wave, "", ""
+
+
+def decode_all(paths: list[str], cfg: PrepareConfig) -> Iterator[tuple[np.ndarray | None, str, str]]:
+    """Decode files in worker processes, yielding results in input order."""
+    jobs = [(p, cfg.sample_rate, cfg.min_seconds, cfg.max_seconds) for p in paths]
+    workers = cfg.workers or os.cpu_count() or 1
+    bar = tqdm(total=len(jobs), desc="prepare", unit="clip", mininterval=1.0)
+    if workers == 1 or len(jobs) < 2:
+        for job in jobs:
+            bar.update()
+            yield _decode_one(job)
+    else:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for result in pool.imap(_decode_one, jobs, chunksize=8):
+                bar.update()
+                yield result
+    bar.close()
+
+
+def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
+    """Decode every input into `<output>/corpus.h5` + `manifest.parquet` + `rejected.csv`."""
+    table, rejected = load_inputs(cfg)
+    out = Path(cfg.output)
+    writer = CorpusWriter(out / "corpus.h5", cfg.sample_rate, cfg.sample_format, cfg.decode_settings())
+    kept, total = [], 0
+    try:
+        for i, (wave, reason, detail) in enumerate(decode_all(list(table["path"]), cfg)):
+            if wave is None:
+                rejected.append({"clip_id": table["clip_id"].iat[i], "path": table["path"].iat[i],
+                                 "reason": reason, "detail": detail})
+                continue
+            writer.append(table["clip_id"].iat[i], wave)
+            kept.append(i)
+            total += len(wave)
+        _check_outcome(cfg, len(kept), rejected)
+        manifest = _manifest(table.iloc[kept].reset_index(drop=True), writer.lengths, cfg.sample_rate)
+        manifest.to_parquet(manifest_path(out / "corpus.h5"), index=False)
+        pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(out / "rejected.csv", index=False)
+        info = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return PrepareResult(info, len(rejected), total / cfg.sample_rate)
+
+
+def _check_outcome(cfg: PrepareConfig, n_kept: int, rejected: list[dict]) -> None:
+    if n_kept == 0:
+        raise RuntimeError(f"prepare: no usable clip in {cfg.input} ({len(rejected)} rejected)")
+    if rejected and cfg.fail_on_reject:
+        reasons = pd.Series([r["reason"] for r in rejected]).value_counts().to_dict()
+        raise RuntimeError(f"prepare: {len(rejected)} input(s) rejected {reasons} and prepare.fail_on_reject is true")
+
+
+def _manifest(table: pd.DataFrame, lengths: list[int], rate: int) -> pd.DataFrame:
+    extra = [c for c in table.columns if c not in ("clip_id", "path")]
+    df = pd.DataFrame({"clip_id": table["clip_id"].astype(str), "path": table["path"].astype(str),
+                       "duration": np.asarray(lengths, dtype=np.float64) / rate})
+    for col in extra:
+        df[col] = table[col].astype(str).to_numpy()
+    for col in ("labels", "split"):
+        if col not in df.columns:
+            df[col] = ""
+    return df
+
+
+def summarize_rejections(path: Path) -> str:
+    """One line: how many inputs were rejected, by reason."""
+    df = pd.read_csv(path)
+    if df.empty:
+        return "no input rejected"
+    counts = ", ".join(f"{k}={v}" for k, v in df["reason"].value_counts().items())
+    return f"{len(df)} input(s) rejected ({counts}); see {path}"

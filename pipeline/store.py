@@ -1,0 +1,234 @@
+"""The embedding store: one Zarr v3 group per (teacher, corpus, window settings).
+
+Arrays, all aligned by row:
+    window         (n_windows, dim)  float16/32  teacher embedding of each window
+    window_valid   (n_windows,)      bool        False where the teacher gave NaN/Inf
+    window_clip    (n_windows,)      int64       corpus row of each window
+    window_start   (n_windows,)      int64       first sample (corpus rate) of each window
+    window_length  (n_windows,)      int64       real (unpadded) samples in each window
+    clip           (n_clips, dim)    float16/32  mean of the clip's valid windows (written at finalise)
+    clip_valid     (n_clips,)        bool        the clip has at least one valid window
+Work is split into shards of `shard_rows` window rows; a writer owns whole shards, and a shard counts as
+written only once its ledger entry (`ledger/shard-NNNNNN.json`, with a checksum) exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import numpy as np
+import zarr
+
+from pipeline import __version__
+
+FORMAT_VERSION = 1
+
+
+class StoreError(Exception):
+    """The store is missing, incomplete, corrupt or built from something else."""
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """Shapes and chunking of a store, fixed at creation."""
+
+    n_clips: int
+    n_windows: int
+    dim: int
+    dtype: str = "float16"
+    chunk_rows: int = 1024
+    shard_rows: int = 4096
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_windows // self.shard_rows)
+
+    def shard_range(self, shard: int) -> tuple[int, int]:
+        """Window rows [start, stop) of a shard."""
+        start = shard * self.shard_rows
+        return start, min(start + self.shard_rows, self.n_windows)
+
+
+def store_fingerprint(meta: dict) -> str:
+    """Short hash naming a store: teacher weights, corpus and window settings."""
+    keys = ("teacher_fingerprint", "corpus_fingerprint", "teacher_sample_rate", "window_seconds",
+            "hop_seconds", "last_window", "dtype", "pooling")
+    blob = json.dumps({k: meta[k] for k in keys}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def shard_checksum(embeddings: np.ndarray, valid: np.ndarray) -> str:
+    """sha256 over a shard's stored bytes (embeddings then valid mask)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(embeddings).tobytes())
+    h.update(np.ascontiguousarray(valid, dtype=bool).tobytes())
+    return h.hexdigest()
+
+
+class EmbeddingStore:
+    """Read/write access to one store; `url` is a local path or any fsspec URL."""
+
+    def __init__(self, url: str, group: zarr.Group):
+        self.url = str(url)
+        self.group = group
+        self.attrs = dict(group.attrs)
+        self.layout = StoreLayout(**self.attrs["layout"])
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+
+    # -- creation -------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, url: str, layout: StoreLayout, meta: dict, index: dict[str, np.ndarray]) -> "EmbeddingStore":
+        """Create the arrays and write the window index; existing data at `url` is an error."""
+        group = zarr.open_group(url, mode="w-")
+        rows, chunk = (layout.n_windows, layout.dim), (layout.chunk_rows, layout.dim)
+        shards = (layout.shard_rows, layout.dim) if layout.shard_rows > layout.chunk_rows else None
+        codec = zarr.codecs.ZstdCodec(level=3)
+        group.create_array("window", shape=rows, dtype=layout.dtype, chunks=chunk, shards=shards,
+                           compressors=codec, fill_value=0)
+        group.create_array("window_valid", shape=(layout.n_windows,), dtype=bool,
+                           chunks=(layout.shard_rows,), fill_value=False)
+        for name in ("window_clip", "window_start", "window_length"):
+            group.create_array(name, data=np.asarray(index[name], dtype=np.int64),
+                               chunks=(max(1, min(1 << 20, layout.n_windows)),))
+        attrs = dict(meta, layout=layout.__dict__, format_version=FORMAT_VERSION, package_version=__version__,
+                     created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), complete=False)
+        group.attrs.update(attrs)
+        return cls(url, zarr.open_group(url, mode="r+"))
+
+    @classmethod
+    def open(cls, url: str, mode: str = "r") -> "EmbeddingStore":
+        """Open an existing store (complete or not)."""
+        try:
+            group = zarr.open_group(url, mode=mode)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+            raise StoreError(f"no embedding store at {url} (missing zarr.json); run `ssondo embed`") from exc
+        if "layout" not in group.attrs:
+            raise StoreError(f"{url} is a Zarr group but not an embedding store (no layout attribute)")
+        return cls(url, group)
+
+    # -- ledger ---------------------------------------------------------------------------------
+    def _ledger_path(self, shard: int) -> str:
+        return f"{self.root}/ledger/shard-{shard:06d}.json"
+
+    def done_shards(self) -> set[int]:
+        """Shards whose ledger entry exists."""
+        try:
+            names = self.fs.ls(f"{self.root}/ledger", detail=False)
+        except FileNotFoundError:
+            return set()
+        done = set()
+        for name in names:
+            stem = name.rsplit("/", 1)[-1]
+            if stem.startswith("shard-") and stem.endswith(".json"):
+                done.add(int(stem[6:-5]))
+        return done
+
+    def ledger_entry(self, shard: int) -> dict:
+        """The ledger record of a finished shard."""
+        with self.fs.open(self._ledger_path(shard), "r") as f:
+            return json.load(f)
+
+    def write_shard(self, shard: int, embeddings: np.ndarray, valid: np.ndarray, stats: dict) -> None:
+        """Write a whole shard's rows, then record it in the ledger (the record makes it count)."""
+        start, stop = self.layout.shard_range(shard)
+        if embeddings.shape != (stop - start, self.layout.dim):
+            raise StoreError(f"shard {shard}: expected {(stop - start, self.layout.dim)}, got {embeddings.shape}")
+        stored = embeddings.astype(self.layout.dtype)
+        self.group["window"][start:stop] = stored
+        self.group["window_valid"][start:stop] = valid
+        entry = dict(stats, shard=shard, start=start, stop=stop, checksum=shard_checksum(stored, valid))
+        self.fs.makedirs(f"{self.root}/ledger", exist_ok=True)
+        tmp = self._ledger_path(shard) + ".tmp"
+        with self.fs.open(tmp, "w") as f:
+            json.dump(entry, f)
+        self.fs.mv(tmp, self._ledger_path(shard))
+
+    # -- finalise and checks --------------------------------------------------------------------
+    def finalise(self, block_rows: int = 1 << 16) -> None:
+        """Compute clip embeddings (mean of valid windows) and mark the store complete."""
+        missing = set(range(self.layout.n_shards)) - self.done_shards()
+        if missing:
+            raise StoreError(f"{self.url}: cannot finalise, {len(missing)} shard(s) not written: {sorted(missing)[:10]}")
+        sums = np.zeros((self.layout.n_clips, self.layout.dim), dtype=np.float64)
+        counts = np.zeros(self.layout.n_clips, dtype=np.int64)
+        clip_of = self.group["window_clip"][:]
+        for start in range(0, self.layout.n_windows, block_rows):
+            stop = min(start + block_rows, self.layout.n_windows)
+            emb = self.group["window"][start:stop].astype(np.float64)  # (rows, dim)
+            ok = self.group["window_valid"][start:stop]
+            np.add.at(sums, clip_of[start:stop][ok], emb[ok])
+            counts += np.bincount(clip_of[start:stop][ok], minlength=self.layout.n_clips)
+        clip = (sums / np.maximum(counts, 1)[:, None]).astype(self.layout.dtype)
+        chunk = (self.layout.chunk_rows, self.layout.dim)
+        self.group.create_array("clip", data=clip, chunks=chunk, compressors=zarr.codecs.ZstdCodec(level=3),
+                                overwrite=True)
+        self.group.create_array("clip_valid", data=counts > 0, chunks=(max(1, min(1 << 20, len(counts))),),
+                                overwrite=True)
+        self.group.attrs.update(complete=True, finalised=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        self.attrs = dict(self.group.attrs)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.attrs.get("complete"))
+
+    def require_complete(self, corpus_fingerprint: str | None = None) -> "EmbeddingStore":
+        """Raise unless the store is finished and (optionally) built from the given corpus."""
+        if not self.complete:
+            done = len(self.done_shards())
+            raise StoreError(f"store {self.url} is incomplete ({done}/{self.layout.n_shards} shards written); "
+                             f"re-run `ssondo embed` to resume it")
+        if corpus_fingerprint is not None and self.attrs["corpus_fingerprint"] != corpus_fingerprint:
+            raise StoreError(f"store {self.url} was built from corpus {self.attrs['corpus_fingerprint']} but the "
+                             f"corpus is {corpus_fingerprint}; re-run `ssondo embed` for this corpus")
+        return self
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.attrs["store_fingerprint"])
+
+    @property
+    def dim(self) -> int:
+        return self.layout.dim
+
+    def array(self, name: str) -> Any:
+        """A zarr array of the store by name."""
+        return self.group[name]
+
+    def info(self) -> dict:
+        """A summary for `ssondo store info`."""
+        keys = ("teacher", "teacher_fingerprint", "corpus_fingerprint", "store_fingerprint", "teacher_sample_rate",
+                "window_seconds", "hop_seconds", "last_window", "pooling", "dtype", "package_version", "created",
+                "complete")
+        out = {k: self.attrs.get(k) for k in keys}
+        out.update(url=self.url, n_clips=self.layout.n_clips, n_windows=self.layout.n_windows, dim=self.layout.dim,
+                   shards_done=len(self.done_shards()), n_shards=self.layout.n_shards)
+        return out
+
+
+POINTER = "store.json"
+
+
+def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
+    """Record in `<out_dir>/store.json` which store (relative to out_dir) is the current one."""
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    rel = store.url[len(out_dir.rstrip("/")) + 1:] if store.url.startswith(out_dir.rstrip("/") + "/") else store.url
+    body = {"store": rel, "store_fingerprint": store.fingerprint, "teacher": store.attrs.get("teacher"),
+            "corpus_fingerprint": store.attrs.get("corpus_fingerprint"), "dim": store.dim}
+    with fs.open(f"{root}/{POINTER}", "w") as f:
+        json.dump(body, f, indent=2)
+
+
+def open_current(out_dir: str, corpus_fingerprint: str | None = None) -> EmbeddingStore:
+    """Open the complete store that `<out_dir>/store.json` points to (checked against the corpus)."""
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    path = f"{root}/{POINTER}"
+    if not fs.exists(path):
+        raise StoreError(f"{out_dir} has no {POINTER}: no finished embedding store there; run `ssondo embed`")
+    with fs.open(path, "r") as f:
+        rel = json.load(f)["store"]
+    url = rel if "://" in rel or rel.startswith("/") else f"{out_dir.rstrip('/')}/{rel}"
+    return EmbeddingStore.open(url).require_complete(corpus_fingerprint)

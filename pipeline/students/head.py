@@ -1,0 +1,42 @@
+"""Projection head: student embedding -> teacher embedding space, used only for the training loss.
+
+Hidden layers are Linear -> LayerNorm -> GELU. LayerNorm rather than BatchNorm so the head behaves the
+same in training and evaluation and does not depend on how a batch is composed (mixup partners,
+windows of one clip). The last layer is a plain Linear. The head is discarded at export time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.config import check
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """Hidden layer sizes; an empty tuple makes the head a single linear map."""
+
+    hidden: tuple[int, ...] = (512,)
+
+    def __post_init__(self):
+        check(all(h >= 1 for h in self.hidden), "hidden", f"sizes must be >= 1, got {self.hidden}")
+
+
+class ProjectionHead(nn.Module):
+    """MLP from `in_dim` (student) to `out_dim` (teacher)."""
+
+    def __init__(self, in_dim: int, out_dim: int, options: HeadOptions = HeadOptions()):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for hidden in options.hidden:
+            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
+            width = hidden
+        layers.append(nn.Linear(width, out_dim))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(..., in_dim) -> (..., out_dim)."""
+        return self.mlp(embeddings)

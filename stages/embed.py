@@ -1,0 +1,64 @@
+"""`ssondo embed`: run a teacher once over the corpus into a cached, resumable embedding store."""
+from __future__ import annotations
+
+import click
+
+from pipeline import distributed
+from pipeline.config import ConfigError, parse
+from pipeline.corpus import Corpus
+from pipeline.embed import EmbedConfig, extract
+from pipeline.locks import LockHeld
+from pipeline.store import EmbeddingStore, StoreError, write_pointer
+from pipeline.teachers.registry import build_teacher
+from stages.params import params_option, read_params, set_threads, write_json
+
+
+def embed_config(params: dict, teacher: str) -> EmbedConfig:
+    """Merge `audio` windows, `embed` settings and the teacher's options into one typed config."""
+    embed = dict(params.get("embed") or {})
+    teachers = embed.pop("teachers", ["aisfx"])
+    options = (embed.pop("options", None) or {}).get(teacher, {})
+    if teacher not in teachers:
+        raise ConfigError(f"embed.teachers: {teacher!r} is not listed ({teachers})")
+    audio = params.get("audio") or {}
+    data = dict(embed, teacher=teacher, teacher_options=options,
+                **{k: audio[k] for k in ("window_seconds", "hop_seconds", "last_window") if k in audio})
+    return parse(EmbedConfig, data, "embed")
+
+
+@click.command("embed")
+@params_option
+@click.option("--teacher", default=None, help="Teacher name from embed.teachers (default: the first).")
+@click.option("--corpus", default=None, help="Corpus HDF5 (default: <prepare.output>/corpus.h5).")
+@click.option("--out", default=None, help="Output folder or fsspec URL (default: cache/embeddings/<teacher>).")
+def main(params_file: str, teacher: str | None, corpus: str | None, out: str | None) -> None:
+    """Run one teacher over every window of the corpus into a sharded Zarr store (resumable, DDP-aware)."""
+    params = read_params(params_file)
+    set_threads(params)
+    teacher = teacher or ((params.get("embed") or {}).get("teachers") or ["aisfx"])[0]
+    try:
+        cfg = embed_config(params, teacher)
+        model = build_teacher(cfg.teacher, cfg.teacher_options)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    corpus = Corpus(corpus or f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
+    out = out or f"cache/embeddings/{teacher}"
+    info = distributed.discover()
+    distributed.init(info, distributed.pick_device(cfg.device))
+    try:
+        result = extract(cfg, model, corpus, out, info)
+    except (StoreError, LockHeld) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        distributed.shutdown()
+    if info.is_main:
+        write_pointer(out, EmbeddingStore.open(result.url))
+        if not result.reused:
+            write_json(f"{out}/report.json", result.report)
+        state = "reused (already complete)" if result.reused else "written"
+        click.echo(f"embed: store {result.url} {state}: {result.report.get('clips')} clips, "
+                   f"{result.report.get('windows')} windows, NaN rows {result.report.get('nan_rows')}")
+
+
+if __name__ == "__main__":
+    main()

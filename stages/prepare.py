@@ -1,0 +1,40 @@
+"""`ssondo prepare`: decode a folder or manifest of audio into the HDF5 corpus."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.config import ConfigError, parse
+from pipeline.prepare import PrepareConfig, prepare_corpus, summarize_rejections
+from stages.params import params_option, read_params, section, write_json
+
+
+@click.command("prepare")
+@params_option
+@click.option("--input", "input_", default=None, help="Folder to scan or manifest CSV/Parquet (overrides prepare.input).")
+@click.option("--output", default=None, help="Output folder (overrides prepare.output).")
+@click.option("--workers", type=int, default=None, help="Decode processes (0 = all cores).")
+def main(params_file: str, input_: str | None, output: str | None, workers: int | None) -> None:
+    """Decode audio files into one HDF5 corpus at the corpus sample rate."""
+    params = read_params(params_file)
+    data = section(params, "prepare", input=input_, output=output, workers=workers)
+    data["sample_rate"] = (params.get("audio") or {}).get("sample_rate", 32000)
+    try:
+        cfg = parse(PrepareConfig, data, "prepare")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        result = prepare_corpus(cfg)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = Path(cfg.output)
+    click.echo(f"prepare: {result.corpus.n_clips} clips, {result.seconds / 3600:.2f} h at {cfg.sample_rate} Hz "
+               f"-> {result.corpus.path} (fingerprint {result.corpus.fingerprint})")
+    click.echo(f"prepare: {summarize_rejections(out / 'rejected.csv')}")
+    write_json(out / "metrics.json", {"clips": result.corpus.n_clips, "hours": result.seconds / 3600,
+                                      "rejected": result.n_rejected, "fingerprint": result.corpus.fingerprint})
+
+
+if __name__ == "__main__":
+    main()

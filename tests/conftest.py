@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny real audio corpora and a small deterministic teacher."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+
+torch.set_num_threads(1)
+
+
+def tone(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:
+    """A sine tone as float32."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture
+def audio_folder(tmp_path: Path) -> Path:
+    """A folder of 12 short real audio files (tones and noise) at mixed rates and formats."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "audio"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(12):
+        rate = (16000, 22050, 32000, 44100)[i % 4]
+        secs = 0.6 + 0.25 * i
+        wave = tone(200 + 90 * i, secs, rate) + 0.05 * rng.standard_normal(int(round(secs * rate))).astype(np.float32)
+        ext = ".flac" if i % 3 else ".wav"
+        target = folder / ("sub" if i % 2 else "") / f"clip{i:02d}{ext}"
+        sf.write(target, wave, rate)
+    return folder
+
+
+@pytest.fixture
+def tiny_corpus(audio_folder: Path, tmp_path: Path):
+    """The 12-file folder prepared into an HDF5 corpus at 16 kHz (single process)."""
+    from pipeline.corpus import Corpus
+    from pipeline.prepare import PrepareConfig, prepare_corpus
+
+    cfg = PrepareConfig(input=str(audio_folder), output=str(tmp_path / "corpus"), sample_rate=16000, workers=1)
+    prepare_corpus(cfg)
+    return Corpus(tmp_path / "corpus" / "corpus.h5")

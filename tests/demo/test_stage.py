@@ -1,0 +1,26 @@
+"""Smoke test of `ssondo demo-corpus` through click."""
+import json
+
+import pandas as pd
+import yaml
+from click.testing import CliRunner
+
+from stages.demo_corpus import main
+
+
+def test_demo_corpus_stage_tiny(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"demo": {"output": str(tmp_path / "demo"), "tasks_output": str(tmp_path / "t"),
+                                               "n_instrument": 4, "n_speech": 3, "n_noisy": 2,
+                                               "n_task_instrument": 16, "n_task_speech": 4}}))
+    result = CliRunner().invoke(main, ["--params", str(params), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "9 clips" in result.output
+    manifest = pd.read_csv(tmp_path / "demo" / "manifest.csv")
+    assert len(manifest) == 9 and (tmp_path / "demo" / manifest["path"].iat[0]).is_file()
+    assert json.loads((tmp_path / "demo" / "metrics.json").read_text())["task_instrument_family"] == 16
+    assert json.loads((tmp_path / "t" / "tasks.json").read_text())["instrument_family"]["classes"] == 16
+
+    params.write_text(yaml.safe_dump({"demo": {"n_speeches": 3}}))
+    bad = CliRunner().invoke(main, ["--params", str(params)])
+    assert bad.exit_code != 0 and "n_speeches" in bad.output and "allowed" in bad.output
