@@ -115,6 +115,10 @@ def _coerce_sequence(args: tuple, value: Any, path: str) -> tuple:
 def _coerce_scalar(hint: Any, value: Any, path: str) -> Any:
     if hint is Any:
         return value
+    if hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true/false, got {value!r}")

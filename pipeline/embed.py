@@ -207,23 +207,23 @@ def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
     teacher.to(device)
     buffer = ShardBuffer(store)
     t0 = time.perf_counter()
-    n = run_teacher(teacher, loader, buffer, device, cfg.bf16, sum(np.diff(layout.shard_range(s))[0] for s in mine))
+    todo = [r for s in mine for r in range(*layout.shard_range(s))]
+    n = run_teacher(teacher, loader, buffer, device, cfg.bf16, len(todo))
     buffer.close()
     seconds = time.perf_counter() - t0
+    real_audio = float(index["window_length"][todo].sum()) / corpus.sample_rate
     distributed.barrier()
     report = {}
     if info.is_main:
         store.finalise()
-        report = build_report(store, corpus, index, n, seconds, buffer.stats)
+        report = build_report(store, corpus, n, real_audio, seconds)
     return report
 
 
-def build_report(store: EmbeddingStore, corpus: Corpus, index: dict, windows_run: int, seconds: float,
-                 stats: dict) -> dict:
-    """Summary of a finished store (this run's throughput plus whole-store counts)."""
+def build_report(store: EmbeddingStore, corpus: Corpus, windows_run: int, run_audio: float, seconds: float) -> dict:
+    """Summary of a finished store (this run's throughput on this rank, plus whole-store counts)."""
     entries = [store.ledger_entry(s) for s in sorted(store.done_shards())]
     audio_s = float(corpus.lengths.sum()) / corpus.sample_rate
-    run_audio = windows_run * store.attrs["window_seconds"]
     return {"teacher": store.attrs["teacher"], "store": store.url, "store_fingerprint": store.fingerprint,
             "clips": store.layout.n_clips, "windows": store.layout.n_windows, "dim": store.layout.dim,
             "audio_seconds": audio_s, "windows_this_run": windows_run, "seconds_this_run": seconds,

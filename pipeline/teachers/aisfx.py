@@ -87,8 +87,8 @@ class AisfxTeacher(nn.Module):
         return mean_over_valid(self.net, blocks, valid_mask(counts, blocks.shape[1]), self.options.chunk)
 
 
-def _numpy_pickle_globals() -> list:
-    # the checkpoint's dataset dict holds numpy int64 scalars; allow exactly what rebuilds them
+def checkpoint_globals() -> list:
+    """The numpy globals the checkpoint's dataset dict (numpy int64 scalars) needs, and nothing more."""
     core = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
     return [(core.scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.Int64DType]
 
@@ -103,7 +103,7 @@ def checkpoint_path() -> Path:
 
 def load_embedding_state(path: Path) -> dict[str, torch.Tensor]:
     """EmbeddingNet's tensors from the CrossNet checkpoint (state_dict, dataset dict), safely unpickled."""
-    with torch.serialization.safe_globals(_numpy_pickle_globals()):
+    with torch.serialization.safe_globals(checkpoint_globals()):
         state, _datasets = torch.load(path, map_location="cpu", weights_only=True)
     return {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
 

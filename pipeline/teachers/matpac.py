@@ -3,7 +3,9 @@
 Install the runtime with `pip install "git+https://github.com/aurianworld/matpac#subdirectory=inference_matpac"`
 (it pins old torch/timm versions: install it with --no-deps into an environment that has timm and einops).
 The embedding is the last encoder layer per time step (`pull_time_dimension=False`), averaged over the
-steps that overlap real audio.
+steps that overlap real audio. Beware: `get_matpac` picks its config from substrings of the checkpoint
+path ('as' selects the AudioSet fine-tuned input size), so keep the released file name and a path
+without 'as' elsewhere.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipeline.teachers.aisfx import AisfxOptions, block_counts, checkpoint_path, load_aisfx, load_embedding_state
+from pipeline.teachers.aisfx import (AisfxOptions, block_counts, checkpoint_globals, checkpoint_path, load_aisfx,
+                                    load_embedding_state)
 from pipeline.teachers.aisfx_frontend import SAMPLE_RATE, mel_filters_unit_sum
 from pipeline.teachers.base import Teacher
 
@@ -93,9 +94,7 @@ def test_matches_aisfx_reference_pipeline(aisfx_teacher, make_signal, tmp_path, 
     from aisfx.preprocessing import blocking, spectrogram_normalize
     from aisfx.spectrogram.spectrogram_librosa import compute_spectrogram
 
-    from pipeline.teachers.aisfx import _numpy_pickle_globals
-
-    with torch.serialization.safe_globals(_numpy_pickle_globals()):
+    with torch.serialization.safe_globals(checkpoint_globals()):
         weights, datasets = torch.load(checkpoint_path(), map_location="cpu", weights_only=True)
     crossnet = load_bestModel(weights, datasets, "cpu")
     wave = make_signal(seconds, SAMPLE_RATE, 4)

@@ -1,0 +1,67 @@
+"""Block reads of a store's clip embeddings: whole zarr chunks at a time, so memory follows the block size."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from pipeline.store import EmbeddingStore
+
+
+def _runs(chunks: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted chunk ids -> [first, last] runs of adjacent ids (one zarr read per run)."""
+    breaks = np.flatnonzero(np.diff(chunks) != 1) + 1
+    return [(int(part[0]), int(part[-1])) for part in np.split(chunks, breaks) if len(part)]
+
+
+class ClipSource:
+    """The `clip` (n_clips, dim) and `clip_valid` (n_clips,) arrays of a store, read in chunk-aligned blocks."""
+
+    def __init__(self, store: EmbeddingStore, block_rows: int):
+        self.array = store.array("clip")
+        self.valid = np.asarray(store.array("clip_valid")[:], dtype=bool)  # (n_clips,), small
+        self.n_rows, self.dim = (int(s) for s in self.array.shape)
+        self.chunk = int(self.array.chunks[0])
+        self.n_chunks = -(-self.n_rows // self.chunk)
+        # a block is a whole number of zarr chunks, never less than one
+        self.block_chunks = max(1, -(-block_rows // self.chunk))
+
+    def read_chunks(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids (rows,) and float32 embeddings (rows, dim) of whole chunks, in row order."""
+        rows, parts = [], []
+        for first, last in _runs(np.sort(np.asarray(chunks, dtype=np.int64))):
+            start, stop = first * self.chunk, min((last + 1) * self.chunk, self.n_rows)
+            parts.append(np.asarray(self.array[start:stop], dtype=np.float32))
+            rows.append(np.arange(start, stop, dtype=np.int64))
+        return np.concatenate(rows), np.concatenate(parts)
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every row once, in order, one block of chunks at a time."""
+        for first in range(0, self.n_chunks, self.block_chunks):
+            yield self.read_chunks(np.arange(first, min(first + self.block_chunks, self.n_chunks)))
+
+    def shuffled_blocks(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every row once; each block gathers chunks drawn at random from the whole store (mixes sorted corpora)."""
+        order = rng.permutation(self.n_chunks)
+        for first in range(0, self.n_chunks, self.block_chunks):
+            yield self.read_chunks(order[first:first + self.block_chunks])
+
+    def read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Embeddings (len(rows), dim) float32 of arbitrary rows, reading only the chunks that hold them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        chunk_of = rows[order] // self.chunk
+        touched = np.unique(chunk_of)
+        for first in range(0, len(touched), self.block_chunks):
+            group = touched[first:first + self.block_chunks]
+            block_rows, block = self.read_chunks(group)
+            pick = order[np.isin(chunk_of, group)]  # positions in `rows` served by this block
+            out[pick] = block[np.searchsorted(block_rows, rows[pick])]
+        return out
+
+
+def sample_rows(valid: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to `n` distinct valid rows in random order (any prefix is itself a uniform sample)."""
+    candidates = np.flatnonzero(valid)
+    return rng.choice(candidates, size=min(n, len(candidates)), replace=False)

@@ -1,0 +1,76 @@
+"""Models under evaluation behind the `Embedder` protocol: the log-mel statistics baseline, teachers, students."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import torch
+from torch import nn
+
+from pipeline.audio.logmel import LogMel, LogMelConfig
+from pipeline.teachers.base import Teacher
+from pipeline.teachers.fingerprint import weights_fingerprint
+
+
+def real_frames(lengths: torch.Tensor, hop: int, n_frames: int) -> torch.Tensor:
+    """(batch, frames) bool mask of the centred STFT frames that start within a row's real samples."""
+    counts = torch.clamp(1 + lengths.long() // hop, 1, n_frames)  # (batch,)
+    return torch.arange(n_frames, device=lengths.device)[None, :] < counts[:, None]
+
+
+class LogMelStats(nn.Module):
+    """Baseline without learning: per-band mean and std over time of log-mels, (batch, 2 * n_mels)."""
+
+    name = "logmel"
+
+    def __init__(self, sample_rate: int = 32000, n_mels: int = 64):
+        super().__init__()
+        cfg = LogMelConfig(sample_rate=sample_rate, n_mels=n_mels, fmax=min(16000.0, sample_rate / 2))
+        self.frontend = LogMel(cfg)
+        self.sample_rate, self.embed_dim = sample_rate, 2 * n_mels
+        blob = json.dumps({"kind": "logmel-stats-v1", **dataclasses.asdict(cfg)}, sort_keys=True)
+        self.fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def embed_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Mean and std of each mel band over the frames covering real (unpadded) audio."""
+        mel = self.frontend(waveforms)  # (batch, mels, frames)
+        mask = real_frames(lengths, self.frontend.hop_length, mel.shape[-1])[:, None, :].float()  # (batch, 1, frames)
+        n = mask.sum(dim=-1)  # (batch, 1)
+        mean = (mel * mask).sum(dim=-1) / n
+        std = (((mel - mean[..., None]) ** 2 * mask).sum(dim=-1) / n).sqrt()
+        return torch.cat([mean, std], dim=1)
+
+
+class TeacherEmbedder:
+    """A teacher (pipeline.teachers protocol) seen as an Embedder; padding is handled by its `lengths`."""
+
+    def __init__(self, teacher: Teacher):
+        self.teacher = teacher
+        self.name, self.fingerprint = teacher.name, teacher.fingerprint
+        self.sample_rate, self.embed_dim = teacher.sample_rate, teacher.embed_dim
+
+    def embed_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The teacher's window embeddings."""
+        return self.teacher.embed(waveforms, lengths)
+
+
+class StudentEmbedder:
+    """A student (log-mels -> embedding, optionally with its projection head) behind its log-mel front-end."""
+
+    def __init__(self, name: str, student: nn.Module, logmel: LogMelConfig, embed_dim: int | None = None):
+        self.name, self.student = name, student.eval()
+        self.frontend = LogMel(logmel)
+        self.sample_rate = logmel.sample_rate
+        self.embed_dim = int(embed_dim if embed_dim is not None else student.embed_dim)
+        self.fingerprint = weights_fingerprint(student.state_dict(), dataclasses.asdict(logmel))
+
+    def to(self, device: str | torch.device) -> "StudentEmbedder":
+        """Move the student and its front-end to `device`."""
+        self.student.to(device)
+        self.frontend.to(device)
+        return self
+
+    def embed_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Student embeddings of the windows' log-mels (the student sees padding as it did in training)."""
+        return self.student(self.frontend(waveforms))

@@ -1,0 +1,178 @@
+"""The results table: per-task scores with CIs, average, retention vs the teacher and gap closed vs a baseline.
+
+retention  = 100 * average(model) / average(teacher it was distilled from)
+gap closed = 100 * (average(model) - average(baseline)) / (average(teacher) - average(baseline))
+Both are computed only for rows that name a `teacher`. Scores are fractions in the numeric table
+(results.csv, metrics.json) and percentages in the printed table (report.md).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+KINDS = ("teacher", "student", "student_projected", "supervised", "untrained", "baseline")
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One evaluated model: size, per-task (mean, CI half width) scores, and the teacher it was distilled from."""
+
+    model: str
+    kind: str
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    params: int | None = None
+    macs: int | None = None  # multiply-accumulates per 10 s of audio
+    teacher: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"model {self.model}: unknown kind {self.kind!r}; valid: {list(KINDS)}")
+
+
+def retention(score: float, teacher: float | None) -> float:
+    """100 * score / teacher score (NaN when there is no teacher score)."""
+    if teacher is None or not np.isfinite(teacher) or teacher == 0:
+        return math.nan
+    return 100.0 * score / teacher
+
+
+def gap_closed(score: float, teacher: float | None, baseline: float | None) -> float:
+    """Share (%) of the baseline-to-teacher gap that `score` closes (NaN without both, or with no gap)."""
+    if teacher is None or baseline is None or not np.isfinite(teacher - baseline) or teacher == baseline:
+        return math.nan
+    return 100.0 * (score - baseline) / (teacher - baseline)
+
+
+def task_names(rows: list[ModelRow]) -> list[str]:
+    """Every task of any row, in first-seen order."""
+    return list(dict.fromkeys(t for r in rows for t in r.scores))
+
+
+def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.DataFrame:
+    """Numeric table: model, kind, params, macs, <task>, <task>_ci, average, retention, gap_closed."""
+    _check_rows(rows)
+    tasks = task_names(rows)
+    records = []
+    for r in rows:
+        rec = {"model": r.model, "kind": r.kind, "params": r.params, "macs": r.macs, "teacher": r.teacher}
+        for t in tasks:
+            rec[t], rec[f"{t}_ci"] = r.scores.get(t, (math.nan, math.nan))
+        rec["average"] = float(np.mean([rec[t] for t in tasks])) if tasks else math.nan
+        records.append(rec)
+    df = pd.DataFrame.from_records(records)
+    avg = dict(zip(df["model"], df["average"]))
+    base = avg.get(baseline) if baseline else None
+    df["retention"] = [retention(a, avg.get(t)) for a, t in zip(df["average"], df["teacher"])]
+    df["gap_closed"] = [gap_closed(a, avg.get(t), base) for a, t in zip(df["average"], df["teacher"])]
+    return df
+
+
+def _check_rows(rows: list[ModelRow]) -> None:
+    names = [r.model for r in rows]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be unique, got {names}")
+    unknown = sorted({r.teacher for r in rows if r.teacher is not None} - set(names))
+    if unknown:
+        raise ValueError(f"teacher row(s) {unknown} not among the models {names}")
+
+
+def human(n: float | None) -> str:
+    """1234567 -> '1.23M' (k, M, G, T); missing -> '-'."""
+    if n is None or not np.isfinite(n):
+        return "-"
+    for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def display_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The numeric table as strings: scores in % as 'mean ± ci', sizes as 1.2M, missing as '-'."""
+    out = pd.DataFrame({"model": df["model"], "kind": df["kind"], "params": df["params"].map(human),
+                        "MACs/10s": df["macs"].map(human)})
+    for t in task_names_of(df):
+        out[t] = [f"{100 * m:.1f} ± {100 * c:.1f}" if np.isfinite(m) else "-" for m, c in zip(df[t], df[f"{t}_ci"])]
+    out["average"] = (100 * df["average"]).map(_one_decimal)
+    out["retention %"] = df["retention"].map(_one_decimal)
+    out["gap closed %"] = df["gap_closed"].map(_one_decimal)
+    return out
+
+
+def _one_decimal(value: float) -> str:
+    return f"{value:.1f}" if np.isfinite(value) else "-"
+
+
+def task_names_of(df: pd.DataFrame) -> list[str]:
+    """Task columns of a numeric table (those with a matching `<task>_ci` column)."""
+    return [c for c in df.columns if f"{c}_ci" in df.columns]
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of string cells, columns padded to equal width."""
+    cells = [list(map(str, table.columns))] + [list(map(str, r)) for r in table.itertuples(index=False)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([lines[0], rule] + lines[1:]) + "\n"
+
+
+def flat_metrics(df: pd.DataFrame) -> dict[str, float]:
+    """`<model>/<task>`, `<model>/<task>_ci`, `<model>/average`, `/retention`, `/gap_closed` (NaN left out)."""
+    keys = [c for t in task_names_of(df) for c in (t, f"{t}_ci")] + ["average", "retention", "gap_closed"]
+    out = {}
+    for _, r in df.iterrows():
+        out.update({f"{r['model']}/{k}": float(r[k]) for k in keys if np.isfinite(r[k])})
+    return out
+
+
+def plot_scores(df: pd.DataFrame, path: Path) -> None:
+    """Left: per-task grouped bars with CI error bars; right: average score vs parameters (log x)."""
+    tasks = task_names_of(df)
+    fig = Figure(figsize=(6 + 1.2 * len(tasks), 4.5), layout="constrained")
+    bars, size = fig.subplots(1, 2, width_ratios=[max(2, len(tasks)), 2])
+    width = 0.8 / max(1, len(df))
+    for i, (_, r) in enumerate(df.iterrows()):
+        means = [100 * r[t] for t in tasks]
+        bars.bar(np.arange(len(tasks)) + (i - (len(df) - 1) / 2) * width, means, width,
+                 yerr=[100 * r[f"{t}_ci"] for t in tasks], capsize=2, label=r["model"])
+    bars.set_xticks(np.arange(len(tasks)), tasks, rotation=20, ha="right")
+    bars.set_ylabel("score (%)")
+    bars.legend(fontsize="small")
+    sized = df[df["params"].notna() & (df["params"].astype(float) > 0)]
+    size.scatter(sized["params"].astype(float), 100 * sized["average"])
+    for _, r in sized.iterrows():
+        size.annotate(r["model"], (float(r["params"]), 100 * r["average"]), fontsize="small")
+    size.set_xscale("log")
+    size.set_xlabel("parameters")
+    size.set_ylabel("average score (%)")
+    fig.savefig(path, dpi=120)
+
+
+def plot_data(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Long tables for DVC plots: per (model, task) scores, and average vs parameters."""
+    tasks = task_names_of(df)
+    scores = pd.DataFrame([{"model": r["model"], "task": t, "score": r[t], "ci": r[f"{t}_ci"]}
+                           for _, r in df.iterrows() for t in tasks])
+    size = df[["model", "kind", "params", "macs", "average"]]
+    return {"scores.csv": scores, "size.csv": size}
+
+
+def write_report(rows: list[ModelRow], out_dir: str | Path, baseline: str | None = "logmel") -> str:
+    """Write results.csv, metrics.json, report.md, scores.png and plots/*.csv; return the markdown table."""
+    out = Path(out_dir)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    df = results_table(rows, baseline)
+    text = markdown(display_table(df))
+    df.to_csv(out / "results.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(flat_metrics(df), indent=2, sort_keys=True) + "\n")
+    (out / "report.md").write_text(text)
+    for name, table in plot_data(df).items():
+        table.to_csv(out / "plots" / name, index=False)
+    plot_scores(df, out / "scores.png")
+    return text

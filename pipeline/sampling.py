@@ -1,0 +1,33 @@
+"""Epoch plans: which rows to train on, drawn with replacement from the balanced (or uniform) weights."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def uniform_weights(valid: np.ndarray) -> np.ndarray:
+    """Equal weight on every usable row."""
+    w = valid.astype(np.float64)
+    return w / w.sum()
+
+
+def epoch_draws(weights: np.ndarray, epoch_size: int, seed: int, epoch: int) -> np.ndarray:
+    """The global draw for one epoch: `epoch_size` rows with replacement, fixed by (seed, epoch)."""
+    if weights.sum() <= 0:
+        raise ValueError("sampling weights are all zero: no row can be drawn")
+    rng = np.random.default_rng([seed, epoch])
+    p = weights / weights.sum()
+    return rng.choice(len(weights), size=epoch_size, replace=True, p=p).astype(np.int64)
+
+
+def rank_slice(draws: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This rank's disjoint share of the global draw (equal lengths; the tail that does not divide is dropped)."""
+    n = len(draws) // world * world
+    return draws[rank:n:world]
+
+
+def window_rows(clip_rows: np.ndarray, window_clip: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """For each drawn clip, one of its windows uniformly at random (exact window-level targets)."""
+    first = np.searchsorted(window_clip, clip_rows, side="left")
+    count = np.searchsorted(window_clip, clip_rows, side="right") - first
+    rng = np.random.default_rng([seed, epoch, 1])
+    return first + (rng.random(len(clip_rows)) * count).astype(np.int64)

@@ -1,0 +1,99 @@
+"""Teacher targets for training, read from one or more embedding stores without one zarr call per row."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pipeline.store import EmbeddingStore, StoreError
+
+
+class RamTargets:
+    """All target rows in one float32 tensor; `get(rows)` is a gather."""
+
+    def __init__(self, table: np.ndarray, valid: np.ndarray):
+        self.table = torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))  # (rows, dim)
+        self.valid = valid
+        self.chunk_rows = 0
+
+    @property
+    def dim(self) -> int:
+        return self.table.shape[1]
+
+    def get(self, rows: np.ndarray) -> torch.Tensor:
+        return self.table[torch.as_tensor(rows, dtype=torch.long)]
+
+
+class ChunkTargets:
+    """Targets read by whole zarr chunks, keeping the last few chunks; pair with `block_order` plans."""
+
+    def __init__(self, stores: Sequence[EmbeddingStore], array: str, valid: np.ndarray, cache_chunks: int = 16):
+        self.stores, self.array, self.valid = list(stores), array, valid
+        self.chunk_rows = stores[0].group[array].chunks[0]
+        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.cache_chunks = cache_chunks
+
+    @property
+    def dim(self) -> int:
+        return sum(s.group[self.array].shape[1] for s in self.stores)
+
+    def _chunk(self, c: int) -> np.ndarray:
+        if c not in self.cache:
+            lo = c * self.chunk_rows
+            parts = [s.group[self.array][lo: lo + self.chunk_rows].astype(np.float32) for s in self.stores]
+            self.cache[c] = _normalise_concat(parts) if len(parts) > 1 else parts[0]
+            while len(self.cache) > self.cache_chunks:
+                self.cache.popitem(last=False)
+        self.cache.move_to_end(c)
+        return self.cache[c]
+
+    def get(self, rows: np.ndarray) -> torch.Tensor:
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for c in np.unique(rows // self.chunk_rows):
+            sel = rows // self.chunk_rows == c
+            out[sel] = self._chunk(int(c))[rows[sel] - c * self.chunk_rows]
+        return torch.from_numpy(out)
+
+
+def _normalise_concat(parts: list[np.ndarray]) -> np.ndarray:
+    """L2-normalise each teacher's block, then concatenate along the feature axis."""
+    normed = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts]
+    return np.concatenate(normed, axis=1)
+
+
+def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_budget_bytes: int = 2 << 30):
+    """Targets of one store (or several, L2-normalised per teacher and concatenated) at `clip` or `window` level.
+
+    Returns RamTargets when the float32 table fits the budget, else ChunkTargets (whole-chunk reads).
+    """
+    if level not in ("clip", "window"):
+        raise ValueError(f"target level must be 'clip' or 'window', got {level!r}")
+    rows = {s.group[level].shape[0] for s in stores}
+    if len(rows) != 1:
+        raise StoreError(f"stores disagree on the number of {level} rows: {sorted(rows)}")
+    valid = np.logical_and.reduce([s.group[f"{level}_valid"][:] for s in stores])
+    n, dim = rows.pop(), sum(s.group[level].shape[1] for s in stores)
+    if n * dim * 4 > memory_budget_bytes:
+        return ChunkTargets(stores, level, valid)
+    parts = [s.group[level][:].astype(np.float32) for s in stores]
+    return RamTargets(_normalise_concat(parts) if len(parts) > 1 else parts[0], valid)
+
+
+def block_order(draws: np.ndarray, chunk_rows: int, block_chunks: int, rng: np.random.Generator) -> np.ndarray:
+    """Reorder an epoch's draws so each block of `block_chunks` chunks is visited once, shuffled within.
+
+    The multiset of draws (hence the sampling distribution) is unchanged; only the order is.
+    """
+    if chunk_rows <= 0:
+        return draws
+    chunks = draws // chunk_rows
+    order = rng.permutation(np.unique(chunks))
+    blocks = [order[i: i + block_chunks] for i in range(0, len(order), block_chunks)]
+    out = []
+    for block in blocks:
+        picked = draws[np.isin(chunks, block)]
+        out.append(picked[rng.permutation(len(picked))])
+    return np.concatenate(out) if out else draws

@@ -1,0 +1,57 @@
+"""Assemble what the training loop reads: corpus, targets, sampling weights and validation rows."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pipeline.corpus import Corpus
+from pipeline.sampling import uniform_weights
+from pipeline.store import EmbeddingStore
+from pipeline.targets import load_targets
+from pipeline.train import LabelTargets, TrainConfig, TrainData, validation_rows
+
+# (index path, store fingerprint) -> (weights (n_clips,), clusters (n_clips,)); refuses a foreign index
+IndexLoader = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
+
+
+def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingStore], window: int,
+                 index_path: str | None, load_index: IndexLoader | None) -> TrainData:
+    """Targets from the store(s); weights from the balanced index (or uniform); validation rows zero-weighted."""
+    for s in stores:
+        s.require_complete(corpus.fingerprint)
+    targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)))
+    clip_valid = np.logical_and.reduce([s.array("clip_valid")[:] for s in stores])
+    if cfg.sampler == "balanced":
+        if len(stores) != 1 or index_path is None or load_index is None:
+            raise ValueError("train.sampler=balanced needs exactly one teacher store and its cluster index")
+        weights, _ = load_index(index_path, stores[0].fingerprint)
+        weights = weights * clip_valid
+    else:
+        weights = uniform_weights(clip_valid)
+    val = validation_rows(corpus.manifest(), cfg.val_fraction)
+    weights = weights.astype(np.float64).copy()
+    weights[val] = 0.0
+    meta = {"store_fingerprints": [s.fingerprint for s in stores],
+            "teachers": [s.attrs.get("teacher") for s in stores],
+            "teacher_fingerprints": [s.attrs.get("teacher_fingerprint") for s in stores],
+            "corpus_fingerprint": corpus.fingerprint}
+    data = TrainData(corpus, window, targets, weights, val[clip_valid[val]], meta=meta)
+    if cfg.target == "window":
+        data.window_clip = stores[0].array("window_clip")[:]
+        data.window_start = stores[0].array("window_start")[:]
+    return data
+
+
+def supervised_data(cfg: TrainConfig, corpus: Corpus, window: int) -> TrainData:
+    """Multi-hot labels from the manifest column `cfg.label_column`; uniform sampling over labelled rows."""
+    manifest = corpus.manifest()
+    if cfg.label_column not in manifest:
+        raise ValueError(f"train.label_column: {cfg.label_column!r} not in the corpus manifest "
+                         f"(columns: {list(manifest.columns)})")
+    targets = LabelTargets(list(manifest[cfg.label_column]))
+    weights = uniform_weights(targets.valid)
+    val = validation_rows(manifest, cfg.val_fraction)
+    weights[val] = 0.0
+    meta = {"corpus_fingerprint": corpus.fingerprint, "label_column": cfg.label_column}
+    return TrainData(corpus, window, targets, weights, val[targets.valid[val]], meta=meta)

@@ -1,0 +1,84 @@
+"""`ssondo train`: train a student on cached teacher targets (or labels, for the supervised baseline)."""
+from __future__ import annotations
+
+import click
+
+from pipeline import distributed
+from pipeline.audio.logmel import LogMelConfig
+from pipeline.config import ConfigError, parse
+from pipeline.corpus import Corpus
+from pipeline.store import StoreError, open_current
+from pipeline.train import TrainConfig, fit
+from pipeline.train_data import distill_data, supervised_data
+from stages.params import params_option, read_params, section, set_threads, write_json
+
+
+def frontend_config(params: dict) -> LogMelConfig:
+    """The student front-end: `frontend` section at the corpus sample rate."""
+    data = dict(params.get("frontend") or {}, sample_rate=(params.get("audio") or {}).get("sample_rate", 32000))
+    return parse(LogMelConfig, data, "frontend")
+
+
+def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus):
+    """Corpus + targets + balanced index, as named by params."""
+    window = int(round(float((params.get("audio") or {}).get("window_seconds", 10.0)) * corpus.sample_rate))
+    if cfg.objective == "supervised":
+        return supervised_data(cfg, corpus, window)
+    from pipeline.cluster.index import load_index
+    stores = [open_current(f"cache/embeddings/{t}", corpus.fingerprint) for t in teachers]
+    clus = params.get("cluster") or {}
+    index = f"cache/clusters/{clus.get('teacher', teachers[0])}-k{clus.get('k', 50)}"
+    return distill_data(cfg, corpus, stores, window, index, load_index)
+
+
+@click.command("train")
+@params_option
+@click.option("--name", default=None, help="Output name under cache/students/ (overrides train.name).")
+@click.option("--objective", type=click.Choice(["distill", "supervised"]), default=None,
+              help="distill from cached targets, or supervised on corpus labels (baseline).")
+@click.option("--epochs", type=int, default=None, help="Override train.epochs.")
+def main(params_file: str, name: str | None, objective: str | None, epochs: int | None) -> None:
+    """Train a student + projection head on cached teacher embeddings; no teacher is loaded."""
+    params = read_params(params_file)
+    set_threads(params)
+    data = section(params, "train", objective=objective, epochs=epochs)
+    name = name or data.pop("name", "demo")
+    data.pop("name", None)
+    teachers = list(data.pop("teachers", ["aisfx"]))
+    corpus = Corpus(f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
+    try:
+        cfg = parse(TrainConfig, data, "train")
+        train_data = load_data(cfg, params, teachers, corpus)
+        frontend = frontend_config(params)
+    except (ConfigError, StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = f"cache/students/{name}"
+    info = distributed.discover()
+    distributed.init(info, distributed.pick_device(cfg.device))
+    try:
+        metrics = fit(cfg, train_data, frontend, out, info, log=live_logger(out) if info.is_main else None)
+    finally:
+        distributed.shutdown()
+    if info.is_main:
+        write_json(f"{out}/metrics.json", metrics)
+        click.echo(f"train: {name}: val cosine {metrics['val_cosine']:.3f} (untrained "
+                   f"{metrics['val_cosine_untrained']:.3f}), {metrics['params']:,} params, "
+                   f"{metrics['samples_per_s']:.0f} samples/s -> {out}/student.pt")
+
+
+def live_logger(out: str):
+    """Per-epoch metrics through dvclive (plots under <out>/live)."""
+    from dvclive import Live
+
+    live = Live(dir=f"{out}/live", save_dvc_exp=False, dvcyaml=None, report=None)
+
+    def log(row: dict) -> None:
+        for key in ("train_loss", "val_loss", "val_cosine", "samples_per_s"):
+            if row.get(key) is not None:
+                live.log_metric(key, row[key])
+        live.next_step()
+    return log
+
+
+if __name__ == "__main__":
+    main()
