@@ -286,6 +286,16 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
     return {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows)}
 
 
+def mean_target_cosine(data: TrainData, sample: int = 4096, seed: int = 0) -> float:
+    """Cosine to the validation targets of a constant prediction: the mean training target (a floor to beat)."""
+    train_rows = np.flatnonzero(data.weights > 0)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(train_rows, size=min(sample, len(train_rows)), replace=False))
+    mean = data.targets.get(_val_targets(data, rows)).mean(dim=0, keepdim=True)  # (1, dim)
+    val = data.targets.get(_val_targets(data, data.val_rows))
+    return float(nn.functional.cosine_similarity(val, mean.expand_as(val), dim=1).mean())
+
+
 def _val_targets(data: TrainData, rows: np.ndarray) -> np.ndarray:
     if data.window_clip is None:
         return rows
@@ -381,6 +391,7 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
     card = model_card(cfg, rt, frontend_cfg, data.window)
     final, first = history[-1], history[0]
     metrics = {**card, "val_cosine": final["val_cosine"], "val_cosine_untrained": first["val_cosine"],
+               "val_cosine_mean_target": mean_target_cosine(data) if cfg.objective == "distill" else None,
                "val_loss": final["val_loss"], "epochs": cfg.epochs,
                "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]])) if len(history) > 1
                else float("nan")}
