@@ -71,10 +71,11 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         return _coerce_union(args, value, path)
     if origin is Literal:
-        if value not in args:
+        # compare types too: YAML `true` must not match a Literal[1] choice, nor 1 a Literal[True]
+        if not any(type(value) is type(a) and value == a for a in args):
             raise ConfigError(f"{path}: {value!r} is not one of {list(args)}")
         return value
-    if origin in (tuple, list):
+    if origin in (tuple, list) or hint in (tuple, list):
         return _coerce_sequence(args, value, path)
     if origin is dict:
         if not isinstance(value, Mapping):
@@ -130,7 +131,10 @@ def _coerce_scalar(hint: Any, value: Any, path: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError as exc:
+            raise ConfigError(f"{path}: {value!r} is too large for a float") from exc
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")

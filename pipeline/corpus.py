@@ -88,6 +88,11 @@ class CorpusWriter:
 
     def append(self, clip_id: str, waveform: np.ndarray) -> None:
         """Add one clip (float32 mono at the corpus rate)."""
+        if waveform.ndim != 1:
+            raise CorpusError(f"clip {clip_id}: expected a 1-D waveform, got shape {waveform.shape}")
+        if not np.isfinite(waveform).all():
+            # int16 encoding would silently turn NaN into an arbitrary sample value
+            raise CorpusError(f"clip {clip_id}: waveform holds NaN or Inf")
         stored = encode_samples(waveform, self.sample_format)
         n = stored.shape[0]
         self.audio.resize((self.total + n,))
@@ -123,8 +128,12 @@ class Corpus:
         self.path = str(path)
         if not Path(self.path).exists():
             raise CorpusError(f"corpus file {self.path} does not exist; run `ssondo prepare` first")
-        with h5py.File(self.path, "r") as f:
-            missing = [k for k in ("offset", "length") if k not in f] + \
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise CorpusError(f"corpus file {self.path} is not readable HDF5 ({exc}); re-run `ssondo prepare`") from exc
+        with f:
+            missing = [k for k in ("audio", "offset", "length") if k not in f] + \
                       [k for k in ("fingerprint", "sample_rate") if k not in f.attrs]
             if missing:
                 raise CorpusError(f"corpus file {self.path} is incomplete (missing {missing}); re-run `ssondo prepare`")
@@ -148,6 +157,7 @@ class Corpus:
 
     @property
     def info(self) -> CorpusInfo:
+        """Path, rate, fingerprint and format as a small value object."""
         return CorpusInfo(self.path, self.sample_rate, self.fingerprint, len(self), self.sample_format, self.codec)
 
     def _handle(self) -> h5py.File:
@@ -162,6 +172,9 @@ class Corpus:
 
     def segment(self, row: int, start: int, n: int) -> np.ndarray:
         """`n` samples from `start` within clip `row`, zero-padded past the clip's end (float32)."""
+        if start < 0 or n < 0:
+            # a negative start would silently read the end of the previous clip
+            raise ValueError(f"segment start and n must be >= 0, got start={start}, n={n}")
         length = int(self.lengths[row])
         stop = min(start + n, length)
         begin = int(self.offsets[row])
@@ -175,6 +188,7 @@ class Corpus:
         return read_manifest(manifest_path(self.path), expected_rows=len(self))
 
     def close(self) -> None:
+        """Close this process's HDF5 handle (reads reopen it)."""
         if self._file is not None:
             self._file.close()
             self._file = None

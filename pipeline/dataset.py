@@ -40,5 +40,5 @@ class SegmentDataset(Dataset):
     def __getitem__(self, i: int):
         row, start = int(self.rows[i]), int(self.starts[i])
         seg = self.corpus.segment(row, start, self.n)
-        real = min(self.n, int(self.corpus.lengths[row]) - start)
+        real = max(0, min(self.n, int(self.corpus.lengths[row]) - start))
         return torch.from_numpy(seg), real, i

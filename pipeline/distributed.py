@@ -35,6 +35,9 @@ def init(info: DistInfo, device: torch.device) -> None:
     """Join the process group when world > 1 (gloo on CPU, nccl on GPU)."""
     if info.world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
+        if backend == "nccl":
+            # one GPU per local rank; plain "cuda" then means this rank's GPU
+            torch.cuda.set_device(info.local_rank)
         if "MASTER_ADDR" not in os.environ:
             os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
             os.environ.setdefault("MASTER_PORT", "29511")
@@ -50,7 +53,9 @@ def barrier() -> None:
 def all_reduce_sum(value: float) -> float:
     """Sum a scalar over ranks (identity in a single process)."""
     if dist.is_available() and dist.is_initialized():
-        t = torch.tensor([value], dtype=torch.float64)
+        # nccl reduces only CUDA tensors; init() has set this rank's device
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        t = torch.tensor([value], dtype=torch.float64, device=device)
         dist.all_reduce(t)
         return float(t.item())
     return value

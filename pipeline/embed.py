@@ -11,7 +11,7 @@ from typing import Literal
 import fsspec
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from tqdm import tqdm
 
 from pipeline import distributed
@@ -19,8 +19,10 @@ from pipeline.audio.decode import resample
 from pipeline.audio.windows import window_starts
 from pipeline.config import check
 from pipeline.corpus import Corpus
-from pipeline.locks import FileLock
-from pipeline.store import EmbeddingStore, StoreLayout, store_fingerprint
+from pipeline.locks import FileLock, LockHeld
+from pipeline.store import EmbeddingStore, StoreError, StoreLayout, store_fingerprint
+
+REPORT = "report.json"  # inside the store folder, so a reused store returns its own report
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,24 @@ def store_meta(cfg: EmbedConfig, teacher, corpus: Corpus) -> dict:
     return meta
 
 
+def _opens(url: str) -> EmbeddingStore | None:
+    """The store at `url`, or None while there is none or its creation has not finished."""
+    fs, root = fsspec.core.url_to_fs(url)
+    if not fs.exists(f"{root}/zarr.json"):
+        return None
+    try:
+        return EmbeddingStore.open(url)
+    except (StoreError, ValueError):  # attrs are written last by `create`; a kill before leaves no layout
+        return None
+
+
 def open_or_create(url: str, cfg: EmbedConfig, meta: dict, corpus: Corpus, dim: int,
                    info: distributed.DistInfo) -> EmbeddingStore:
-    """Rank 0 creates the store if needed; every rank then opens it."""
+    """Rank 0 creates the store if needed (replacing one whose creation was cut off); every rank then opens it."""
     fs, root = fsspec.core.url_to_fs(url)
-    if info.is_main and not fs.exists(f"{root}/zarr.json"):
+    if info.is_main and _opens(url) is None:
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
         window = int(round(cfg.window_seconds * corpus.sample_rate))
         hop = int(round(cfg.hop_seconds * corpus.sample_rate))
         index = window_index(corpus.lengths, window, hop, cfg.last_window)
@@ -126,6 +141,7 @@ def open_or_create(url: str, cfg: EmbedConfig, meta: dict, corpus: Corpus, dim: 
 
 
 def _stats(emb: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Valid mask and counts; `emb` is already in the stored dtype, so float16 overflow counts as NaN/Inf."""
     finite = np.isfinite(emb).all(axis=1)
     zero = finite & ~np.any(emb != 0, axis=1)
     valid = finite & ~zero
@@ -143,19 +159,28 @@ class ShardBuffer:
         self.stats = {"nan_rows": 0, "zero_rows": 0}
 
     def add(self, rows: np.ndarray, emb: np.ndarray) -> None:
+        """Take one batch (rows never cross a shard); submit the shard once all its rows are in."""
+        self._raise_failed()
         shard = int(rows[0]) // self.store.layout.shard_rows
         self.parts.setdefault(shard, {})[int(rows[0])] = emb
         start, stop = self.store.layout.shard_range(shard)
         if sum(len(e) for e in self.parts[shard].values()) == stop - start:
             pieces = self.parts.pop(shard)
-            full = np.concatenate([pieces[k] for k in sorted(pieces)])  # (shard rows, dim)
+            with np.errstate(over="ignore"):  # values past float16's range become Inf and are flagged below
+                full = np.concatenate([pieces[k] for k in sorted(pieces)]).astype(self.store.layout.dtype)
             valid, stats = _stats(full)
             for k in self.stats:
                 self.stats[k] += stats[k]
             full[~valid] = 0
             self.futures.append(self.pool.submit(self.store.write_shard, shard, full, valid, stats))
 
+    def _raise_failed(self) -> None:
+        for f in self.futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()
+
     def close(self) -> None:
+        """Wait for every shard write; re-raise the first failure."""
         self.pool.shutdown(wait=True)
         for f in self.futures:
             f.result()
@@ -183,14 +208,26 @@ def extract(cfg: EmbedConfig, teacher, corpus: Corpus, out_dir: str,
     info = info or distributed.DistInfo()
     meta = store_meta(cfg, teacher, corpus)
     url = f"{out_dir.rstrip('/')}/stores/{meta['store_fingerprint']}"
-    fs, root = fsspec.core.url_to_fs(url)
-    if fs.exists(f"{root}/zarr.json") and EmbeddingStore.open(url).complete:
-        return EmbedResult(url, meta["store_fingerprint"], True, read_report(out_dir))
-    lock = FileLock(f"{root}.lock", f"store {url}") if info.is_main and fs.protocol in ("file", ("file", "local")) \
-        else contextlib.nullcontext()
-    with lock:
+    found = _opens(url)
+    if found is not None and found.complete:
+        return EmbedResult(url, meta["store_fingerprint"], True, read_report(url))
+    with contextlib.ExitStack() as stack:
+        _lock_all_ranks(stack, url, info)
         report = _extract_locked(cfg, teacher, corpus, url, meta, info)
     return EmbedResult(url, meta["store_fingerprint"], False, report)
+
+
+def _lock_all_ranks(stack: contextlib.ExitStack, url: str, info: distributed.DistInfo) -> None:
+    """Rank 0 takes the store's file lock; if it cannot, every rank raises LockHeld (none waits in a barrier)."""
+    fs, root = fsspec.core.url_to_fs(url)
+    held = None
+    if info.is_main and fs.protocol in ("file", ("file", "local")):
+        try:
+            stack.enter_context(FileLock(f"{root}.lock", f"store {url}"))
+        except LockHeld as exc:
+            held = exc
+    if distributed.all_reduce_sum(float(held is not None)) > 0:
+        raise held or LockHeld(f"store {url} is being written by another process (rank 0 could not lock it)")
 
 
 def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
@@ -217,6 +254,8 @@ def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
     if info.is_main:
         store.finalise()
         report = build_report(store, corpus, n, real_audio, seconds)
+        with store.fs.open(f"{store.root}/{REPORT}", "w") as f:
+            json.dump(report, f, indent=2)
     return report
 
 
@@ -233,10 +272,44 @@ def build_report(store: EmbeddingStore, corpus: Corpus, windows_run: int, run_au
             "invalid_clips": int((~store.array("clip_valid")[:]).sum())}
 
 
-def read_report(out_dir: str) -> dict:
-    """The report written by the run that finished the current store (empty if none)."""
-    fs, root = fsspec.core.url_to_fs(f"{out_dir.rstrip('/')}/report.json")
+def read_report(url: str) -> dict:
+    """The report written by the run that finished the store at `url` (empty if none)."""
+    fs, root = fsspec.core.url_to_fs(f"{url.rstrip('/')}/{REPORT}")
     if not fs.exists(root):
         return {}
     with fs.open(root, "r") as f:
         return json.load(f)
+
+
+def reembed_check(store: EmbeddingStore, teacher, corpus: Corpus, n: int, seed: int = 0,
+                  tolerance: float = 2e-2, batch_size: int = 16) -> tuple[list[str], dict]:
+    """Re-embed `n` random valid rows on the CPU and compare with the stored rows (relative L2 error).
+
+    The default tolerance covers float16 storage and bf16 autocast on GPU; a wrong or corrupt row is off by O(1).
+    Returns (problems, summary).
+    """
+    if teacher.fingerprint != store.attrs.get("teacher_fingerprint"):
+        return [f"re-embedding: teacher fingerprint {teacher.fingerprint} is not the store's "
+                f"{store.attrs.get('teacher_fingerprint')} (different weights or options); not compared"], {}
+    valid = np.flatnonzero(store.array("window_valid")[:])
+    rows = np.sort(np.random.default_rng(seed).choice(valid, size=min(n, len(valid)), replace=False))
+    index = {k: store.array(k)[:] for k in ("window_clip", "window_start", "window_length")}
+    window = int(round(float(store.attrs["window_seconds"]) * corpus.sample_rate))
+    dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
+    errors = np.zeros(len(rows))
+    teacher.to("cpu")
+    for lo in range(0, len(rows), batch_size):
+        batch = rows[lo: lo + batch_size]
+        waves, reals, _ = default_collate([dataset[int(i)] for i in batch])
+        with torch.inference_mode():
+            fresh = teacher.embed(waves, reals).float().numpy()  # (batch, dim)
+        fresh = fresh.astype(store.layout.dtype).astype(np.float64)
+        stored = store.array("window").oindex[batch, :].astype(np.float64)
+        diff = np.linalg.norm(fresh - stored, axis=1) / np.maximum(np.linalg.norm(stored, axis=1), 1e-12)
+        errors[lo: lo + len(batch)] = np.where(np.isfinite(diff), diff, np.inf)
+    bad = rows[errors > tolerance]
+    summary = {"reembedded_rows": int(len(rows)), "max_relative_error": float(errors.max(initial=0.0))}
+    if len(bad):
+        return [f"re-embedding: {len(bad)}/{len(rows)} sampled row(s) differ from the stored rows by more than "
+                f"{tolerance} (relative L2), e.g. rows {bad[:5].tolist()}"], summary
+    return [], summary

@@ -3,11 +3,22 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 
 class LockHeld(Exception):
     """Another process holds the lock."""
+
+
+def _holder(fd: int, wait_s: float = 1.0) -> str:
+    """The pid written in the lock file; waits briefly because the holder writes it just after locking."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "unknown"
+        time.sleep(0.02)
 
 
 class FileLock:
@@ -24,7 +35,7 @@ class FileLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            holder = _holder(fd)
             os.close(fd)
             raise LockHeld(f"{self.what} is being written by another process (pid {holder}); "
                            f"wait for it or stop it (lock file {self.path})") from None

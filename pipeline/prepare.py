@@ -1,6 +1,7 @@
 """Turn a folder of audio files or a manifest into one decoded HDF5 corpus plus a rejection report."""
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 from dataclasses import dataclass
@@ -38,10 +39,14 @@ class PrepareConfig:
 
     def __post_init__(self):
         check(self.sample_rate >= 1000, "audio.sample_rate", f"must be >= 1000 Hz, got {self.sample_rate}")
-        check(self.min_seconds >= 0, "prepare.min_seconds", f"must be >= 0, got {self.min_seconds}")
-        check(self.max_seconds is None or self.max_seconds > self.min_seconds, "prepare.max_seconds",
-              f"must be null or greater than min_seconds ({self.min_seconds}), got {self.max_seconds}")
+        check(math.isfinite(self.min_seconds) and self.min_seconds >= 0, "prepare.min_seconds",
+              f"must be a finite number >= 0, got {self.min_seconds}")
+        check(self.max_seconds is None or (math.isfinite(self.max_seconds) and self.max_seconds > self.min_seconds),
+              "prepare.max_seconds",
+              f"must be null or a finite number greater than min_seconds ({self.min_seconds}), got {self.max_seconds}")
         check(self.workers >= 0, "prepare.workers", f"must be >= 0 (0 = all cores), got {self.workers}")
+        check(_formats(self.path_template), "prepare.path_template",
+              f"must be a format string using only {{ytid}}, {{start}}, {{end}}, got {self.path_template!r}")
 
     def decode_settings(self) -> dict:
         """The settings that change decoded samples (they enter the corpus fingerprint)."""
@@ -58,21 +63,25 @@ class PrepareResult:
     seconds: float
 
 
+def _formats(template: str) -> bool:
+    try:
+        template.format(ytid="x", start=0.0, end=10.0)
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
 def scan_folder(folder: Path) -> pd.DataFrame:
-    """Every audio file below `folder` (sorted), with clip ids = relative path without extension."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    rel = [p.relative_to(folder) for p in files]
-    return pd.DataFrame({"path": [str(p) for p in files],
-                         "clip_id": [str(r.with_suffix("")) for r in rel]})
+    """Every audio file below `folder` (sorted) as a path relative to it; clip id = that path without extension."""
+    rel = sorted(p.relative_to(folder) for p in folder.rglob("*")
+                 if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    return pd.DataFrame({"path": [r.as_posix() for r in rel],
+                         "clip_id": [r.with_suffix("").as_posix() for r in rel]}, dtype=str)
 
 
 def read_input_manifest(path: Path, template: str) -> pd.DataFrame:
     """A CSV/Parquet manifest with `path` (or AudioSet columns), optional clip_id/label(s)/split."""
-    if path.suffix.lower() == ".parquet":
-        df = pd.read_parquet(path)
-    else:
-        df = pd.read_csv(path, comment=None, skipinitialspace=True, quotechar='"', dtype=str,
-                         keep_default_na=False)
+    df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
     df.columns = [str(c).strip().lstrip("#").strip() for c in df.columns]
     lower = {c.lower(): c for c in df.columns}
     if "path" not in df.columns and all(c in lower for c in AUDIOSET_COLUMNS):
@@ -87,6 +96,22 @@ def read_input_manifest(path: Path, template: str) -> pd.DataFrame:
     return df.astype({"path": str, "clip_id": str})
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    """All cells as text; the header may be the last leading `#` line (AudioSet: `# YTID, start_seconds, ...`)."""
+    comments = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            comments.append(line)
+    names = [c.strip() for c in comments[-1].lstrip("#").split(",")] if comments else []
+    if not {n.lower() for n in names} & {"path", "ytid"}:
+        names = []
+    return pd.read_csv(path, skiprows=len(comments), header=None if names else 0, names=names or None,
+                       skipinitialspace=True, quotechar='"', dtype=str, keep_default_na=False,
+                       encoding="utf-8-sig")
+
+
 def _from_audioset(df: pd.DataFrame, template: str) -> pd.DataFrame:
     df = df[~df["ytid"].astype(str).str.startswith("#")].copy()
     df["clip_id"] = [f"{y}_{float(s):.3f}" for y, s in zip(df["ytid"], df["start_seconds"])]
@@ -97,10 +122,12 @@ def _from_audioset(df: pd.DataFrame, template: str) -> pd.DataFrame:
 
 def resolve_paths(df: pd.DataFrame, base: Path, allow_outside: bool) -> tuple[pd.DataFrame, list[dict]]:
     """Make paths absolute under `base`; paths escaping it are rejected unless allowed."""
-    base = base.resolve()
+    # lexical check (`..` collapsed, symlinks kept): the manifest's text must stay under the root,
+    # while files linked in from elsewhere (e.g. a DVC symlink cache) stay usable
+    base = Path(os.path.abspath(base))
     keep, rejected = [], []
     for i, p in enumerate(df["path"]):
-        full = (base / p).resolve()
+        full = Path(os.path.abspath(base / p))
         if not allow_outside and not full.is_relative_to(base):
             rejected.append({"clip_id": df["clip_id"].iat[i], "path": p, "reason": "outside_root",
                              "detail": f"resolves outside {base}; set prepare.allow_outside_root"})
@@ -116,7 +143,7 @@ def load_inputs(cfg: PrepareConfig) -> tuple[pd.DataFrame, list[dict]]:
     if not src.exists():
         raise FileNotFoundError(f"prepare.input: {src} does not exist")
     if src.is_dir():
-        df, base = scan_folder(src), Path(cfg.root or src)
+        df, base = scan_folder(src), src
     else:
         df, base = read_input_manifest(src, cfg.path_template), Path(cfg.root or src.parent)
     df, rejected = resolve_paths(df, base, cfg.allow_outside_root)
@@ -129,8 +156,6 @@ def load_inputs(cfg: PrepareConfig) -> tuple[pd.DataFrame, list[dict]]:
 
 def _decode_one(args: tuple[str, int, float, float | None]) -> tuple[np.ndarray | None, str, str]:
     path, rate, min_s, max_s = args
-    if not os.path.exists(path):
-        return None, "missing", "file not found"
     try:
         wave = decode(path, rate)
     except DecodeError as exc:
@@ -147,7 +172,7 @@ def _decode_one(args: tuple[str, int, float, float | None]) -> tuple[np.ndarray 
 def decode_all(paths: list[str], cfg: PrepareConfig) -> Iterator[tuple[np.ndarray | None, str, str]]:
     """Decode files in worker processes, yielding results in input order."""
     jobs = [(p, cfg.sample_rate, cfg.min_seconds, cfg.max_seconds) for p in paths]
-    workers = cfg.workers or os.cpu_count() or 1
+    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
     bar = tqdm(total=len(jobs), desc="prepare", unit="clip", mininterval=1.0)
     if workers == 1 or len(jobs) < 2:
         for job in jobs:
@@ -165,42 +190,61 @@ def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
     """Decode every input into `<output>/corpus.h5` + `manifest.parquet` + `rejected.csv`."""
     table, rejected = load_inputs(cfg)
     out = Path(cfg.output)
-    writer = CorpusWriter(out / "corpus.h5", cfg.sample_rate, cfg.sample_format, cfg.decode_settings())
-    kept, total = [], 0
+    corpus_file, report = out / "corpus.h5", out / "rejected.csv"
+    # a failed run must not leave an older corpus behind for later stages to take as current
+    for stale in (corpus_file, manifest_path(corpus_file), report):
+        stale.unlink(missing_ok=True)
+    writer = CorpusWriter(corpus_file, cfg.sample_rate, cfg.sample_format, cfg.decode_settings())
     try:
-        for i, (wave, reason, detail) in enumerate(decode_all(list(table["path"]), cfg)):
-            if wave is None:
-                rejected.append({"clip_id": table["clip_id"].iat[i], "path": table["path"].iat[i],
-                                 "reason": reason, "detail": detail})
-                continue
-            writer.append(table["clip_id"].iat[i], wave)
-            kept.append(i)
-            total += len(wave)
-        _check_outcome(cfg, len(kept), rejected)
+        kept = _append_decoded(writer, table, cfg, rejected)
+        pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(report, index=False)
+        _check_outcome(cfg, len(kept), rejected, report)
         manifest = _manifest(table.iloc[kept].reset_index(drop=True), writer.lengths, cfg.sample_rate)
-        manifest.to_parquet(manifest_path(out / "corpus.h5"), index=False)
-        pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(out / "rejected.csv", index=False)
+        manifest.to_parquet(manifest_path(corpus_file), index=False)
         info = writer.close()
     except BaseException:
         writer.abort()
         raise
-    return PrepareResult(info, len(rejected), total / cfg.sample_rate)
+    return PrepareResult(info, len(rejected), sum(writer.lengths) / cfg.sample_rate)
 
 
-def _check_outcome(cfg: PrepareConfig, n_kept: int, rejected: list[dict]) -> None:
+def _append_decoded(writer: CorpusWriter, table: pd.DataFrame, cfg: PrepareConfig, rejected: list[dict]) -> list[int]:
+    """Decode the table's files into `writer`, adding failures to `rejected`; returns the kept rows."""
+    kept = []
+    for i, (wave, reason, detail) in enumerate(decode_all(list(table["path"]), cfg)):
+        clip_id = table["clip_id"].iat[i]
+        if wave is None:
+            rejected.append({"clip_id": clip_id, "path": table["path"].iat[i], "reason": reason, "detail": detail})
+        else:
+            writer.append(clip_id, wave)
+            kept.append(i)
+    return kept
+
+
+def _check_outcome(cfg: PrepareConfig, n_kept: int, rejected: list[dict], report: Path) -> None:
     if n_kept == 0:
-        raise RuntimeError(f"prepare: no usable clip in {cfg.input} ({len(rejected)} rejected)")
+        raise RuntimeError(f"prepare: no usable clip in {cfg.input} ({len(rejected)} rejected; see {report})")
     if rejected and cfg.fail_on_reject:
         reasons = pd.Series([r["reason"] for r in rejected]).value_counts().to_dict()
-        raise RuntimeError(f"prepare: {len(rejected)} input(s) rejected {reasons} and prepare.fail_on_reject is true")
+        raise RuntimeError(f"prepare: {len(rejected)} input(s) rejected {reasons} and prepare.fail_on_reject "
+                           f"is true; see {report}")
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """Cells as strings: label lists (Parquet) joined by commas, missing values as ''."""
+    def one(v):
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return ",".join(str(x) for x in v)
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    return np.array([one(v) for v in values], dtype=object)
 
 
 def _manifest(table: pd.DataFrame, lengths: list[int], rate: int) -> pd.DataFrame:
-    extra = [c for c in table.columns if c not in ("clip_id", "path")]
+    extra = [c for c in table.columns if c not in ("clip_id", "path", "duration")]
     df = pd.DataFrame({"clip_id": table["clip_id"].astype(str), "path": table["path"].astype(str),
                        "duration": np.asarray(lengths, dtype=np.float64) / rate})
     for col in extra:
-        df[col] = table[col].astype(str).to_numpy()
+        df[col] = _as_text(table[col])
     for col in ("labels", "split"):
         if col not in df.columns:
             df[col] = ""

@@ -148,24 +148,15 @@ class EmbeddingStore:
         self.fs.mv(tmp, self._ledger_path(shard))
 
     # -- finalise and checks --------------------------------------------------------------------
-    def finalise(self, block_rows: int = 1 << 16) -> None:
+    def finalise(self) -> None:
         """Compute clip embeddings (mean of valid windows) and mark the store complete."""
         missing = set(range(self.layout.n_shards)) - self.done_shards()
         if missing:
             raise StoreError(f"{self.url}: cannot finalise, {len(missing)} shard(s) not written: {sorted(missing)[:10]}")
-        sums = np.zeros((self.layout.n_clips, self.layout.dim), dtype=np.float64)
-        counts = np.zeros(self.layout.n_clips, dtype=np.int64)
-        clip_of = self.group["window_clip"][:]
-        for start in range(0, self.layout.n_windows, block_rows):
-            stop = min(start + block_rows, self.layout.n_windows)
-            emb = self.group["window"][start:stop].astype(np.float64)  # (rows, dim)
-            ok = self.group["window_valid"][start:stop]
-            np.add.at(sums, clip_of[start:stop][ok], emb[ok])
-            counts += np.bincount(clip_of[start:stop][ok], minlength=self.layout.n_clips)
-        clip = (sums / np.maximum(counts, 1)[:, None]).astype(self.layout.dtype)
+        means, counts = clip_means(self)
         chunk = (self.layout.chunk_rows, self.layout.dim)
-        self.group.create_array("clip", data=clip, chunks=chunk, compressors=zarr.codecs.ZstdCodec(level=3),
-                                overwrite=True)
+        self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk,
+                                compressors=zarr.codecs.ZstdCodec(level=3), overwrite=True)
         self.group.create_array("clip_valid", data=counts > 0, chunks=(max(1, min(1 << 20, len(counts))),),
                                 overwrite=True)
         self.group.attrs.update(complete=True, finalised=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -199,14 +190,40 @@ class EmbeddingStore:
         return self.group[name]
 
     def info(self) -> dict:
-        """A summary for `ssondo store info`."""
+        """A summary for `ssondo store info` (attributes, shapes, progress and invalid-row counts)."""
         keys = ("teacher", "teacher_fingerprint", "corpus_fingerprint", "store_fingerprint", "teacher_sample_rate",
                 "window_seconds", "hop_seconds", "last_window", "pooling", "dtype", "package_version", "created",
                 "complete")
         out = {k: self.attrs.get(k) for k in keys}
+        done = sorted(self.done_shards())
+        entries = [self.ledger_entry(s) for s in done]
         out.update(url=self.url, n_clips=self.layout.n_clips, n_windows=self.layout.n_windows, dim=self.layout.dim,
-                   shards_done=len(self.done_shards()), n_shards=self.layout.n_shards)
+                   chunk_rows=self.layout.chunk_rows, shard_rows=self.layout.shard_rows,
+                   shards_done=len(done), n_shards=self.layout.n_shards,
+                   nan_rows=sum(e.get("nan_rows", 0) for e in entries),
+                   zero_rows=sum(e.get("zero_rows", 0) for e in entries), disk_bytes=self.disk_bytes())
+        if self.complete:
+            out["invalid_clips"] = int((~self.array("clip_valid")[:]).sum())
         return out
+
+    def disk_bytes(self) -> int:
+        """Bytes the store's files take (arrays, metadata and ledger)."""
+        return int(sum(self.fs.du(self.root, total=False).values()))
+
+
+def clip_means(store: EmbeddingStore, block_rows: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each clip's valid stored windows (n_clips, dim) float64, and the valid-window count per clip."""
+    layout = store.layout
+    sums = np.zeros((layout.n_clips, layout.dim), dtype=np.float64)
+    counts = np.zeros(layout.n_clips, dtype=np.int64)
+    clip_of = store.array("window_clip")[:]
+    for start in range(0, layout.n_windows, block_rows):
+        stop = min(start + block_rows, layout.n_windows)
+        emb = store.array("window")[start:stop].astype(np.float64)  # (rows, dim)
+        ok = store.array("window_valid")[start:stop]
+        np.add.at(sums, clip_of[start:stop][ok], emb[ok])
+        counts += np.bincount(clip_of[start:stop][ok], minlength=layout.n_clips)
+    return sums / np.maximum(counts, 1)[:, None], counts
 
 
 POINTER = "store.json"
@@ -222,13 +239,154 @@ def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
         json.dump(body, f, indent=2)
 
 
-def open_current(out_dir: str, corpus_fingerprint: str | None = None) -> EmbeddingStore:
-    """Open the complete store that `<out_dir>/store.json` points to (checked against the corpus)."""
+def current_url(out_dir: str) -> str:
+    """The store that `<out_dir>/store.json` points to (a URL; relative entries resolve against out_dir)."""
     fs, root = fsspec.core.url_to_fs(out_dir)
     path = f"{root}/{POINTER}"
     if not fs.exists(path):
         raise StoreError(f"{out_dir} has no {POINTER}: no finished embedding store there; run `ssondo embed`")
     with fs.open(path, "r") as f:
         rel = json.load(f)["store"]
-    url = rel if "://" in rel or rel.startswith("/") else f"{out_dir.rstrip('/')}/{rel}"
-    return EmbeddingStore.open(url).require_complete(corpus_fingerprint)
+    return rel if "://" in rel or rel.startswith("/") else f"{out_dir.rstrip('/')}/{rel}"
+
+
+def open_current(out_dir: str, corpus_fingerprint: str | None = None) -> EmbeddingStore:
+    """Open the complete store that `<out_dir>/store.json` points to (checked against the corpus)."""
+    return EmbeddingStore.open(current_url(out_dir)).require_complete(corpus_fingerprint)
+
+
+# -- verification (`ssondo store verify`) ----------------------------------------------------------
+
+def verify_store(url: str, corpus_fingerprint: str | None = None) -> list[str]:
+    """Re-check a store from its files: attributes, shapes, ledger, shard checksums, invalid rows, clip means.
+
+    Returns every problem found, in words; an empty list means the store is sound.
+    """
+    try:
+        store = EmbeddingStore.open(url)
+    except Exception as exc:  # a corrupt zarr.json or layout raises decode/type errors, not only StoreError
+        return [f"cannot open the store: {type(exc).__name__}: {exc}"]
+    problems = _check_attrs(store, corpus_fingerprint)
+    broken = _check_arrays(store, problems)
+    if not broken & {"window", "window_valid"}:
+        problems += _check_ledger(store)
+    if not broken & {"window_clip", "window_start", "window_length"}:
+        problems += _check_index(store)
+    if store.complete and not broken:
+        problems += _check_clips(store)
+    return problems
+
+
+def _check_attrs(store: EmbeddingStore, corpus_fingerprint: str | None) -> list[str]:
+    attrs, problems = store.attrs, []
+    if attrs.get("format_version") != FORMAT_VERSION:
+        problems.append(f"format_version {attrs.get('format_version')} (this package reads {FORMAT_VERSION})")
+    if not store.complete:
+        problems.append("store is not marked complete; re-run `ssondo embed` to resume it")
+    try:
+        if store_fingerprint(attrs) != attrs.get("store_fingerprint"):
+            problems.append("store_fingerprint does not match the store's own teacher/corpus/window attributes")
+    except KeyError as exc:
+        problems.append(f"attribute {exc} is missing")
+    if corpus_fingerprint is not None and attrs.get("corpus_fingerprint") != corpus_fingerprint:
+        problems.append(f"built from corpus {attrs.get('corpus_fingerprint')}, but the given corpus is "
+                        f"{corpus_fingerprint}")
+    return problems
+
+
+def expected_arrays(layout: StoreLayout, complete: bool) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Array name -> (shape, dtype) a store with this layout must hold."""
+    rows = {"window": ((layout.n_windows, layout.dim), layout.dtype), "window_valid": ((layout.n_windows,), "bool")}
+    rows.update({k: ((layout.n_windows,), "int64") for k in ("window_clip", "window_start", "window_length")})
+    if complete:
+        rows.update(clip=((layout.n_clips, layout.dim), layout.dtype), clip_valid=((layout.n_clips,), "bool"))
+    return rows
+
+
+def _check_arrays(store: EmbeddingStore, problems: list[str]) -> set[str]:
+    """Append shape/dtype problems; returns the names of arrays that are missing or wrong."""
+    broken = set()
+    for name, (shape, dtype) in expected_arrays(store.layout, store.complete).items():
+        try:
+            arr = store.group[name]
+        except Exception as exc:  # missing or corrupt array zarr.json
+            problems.append(f"array {name}: cannot open ({type(exc).__name__}: {exc})")
+            broken.add(name)
+            continue
+        if tuple(arr.shape) != shape or np.dtype(arr.dtype) != np.dtype(dtype):
+            problems.append(f"array {name}: {tuple(arr.shape)} {arr.dtype}, expected {shape} {dtype}")
+            broken.add(name)
+    return broken
+
+
+def _check_ledger(store: EmbeddingStore) -> list[str]:
+    n = store.layout.n_shards
+    done = store.done_shards()
+    problems = []
+    if set(range(n)) - done:
+        missing = sorted(set(range(n)) - done)
+        problems.append(f"ledger: {len(missing)}/{n} shard(s) not written: {missing[:10]}")
+    if done - set(range(n)):
+        problems.append(f"ledger: entries for shards outside 0..{n - 1}: {sorted(done - set(range(n)))[:10]}")
+    for shard in sorted(done & set(range(n))):
+        problems += _check_shard(store, shard)
+    return problems
+
+
+def _check_shard(store: EmbeddingStore, shard: int) -> list[str]:
+    """Recompute one shard's checksum from the stored bytes and re-count its invalid rows."""
+    start, stop = store.layout.shard_range(shard)
+    try:
+        entry = store.ledger_entry(shard)
+    except (OSError, ValueError) as exc:
+        return [f"shard {shard}: unreadable ledger entry ({exc})"]
+    try:
+        emb = store.array("window")[start:stop]  # (rows, dim) in the stored dtype, as checksummed
+        valid = store.array("window_valid")[start:stop]
+    except Exception as exc:  # truncated or corrupt chunk files fail to decode
+        return [f"shard {shard}: cannot decode rows {start}:{stop} ({type(exc).__name__}: {exc})"]
+    problems = []
+    if (entry.get("start"), entry.get("stop")) != (start, stop):
+        problems.append(f"shard {shard}: ledger rows {entry.get('start')}:{entry.get('stop')}, layout {start}:{stop}")
+    if shard_checksum(emb, valid) != entry.get("checksum"):
+        problems.append(f"shard {shard}: checksum mismatch, stored rows {start}:{stop} differ from what was written")
+    finite = np.isfinite(emb).all(axis=1)
+    if not finite.all():
+        problems.append(f"shard {shard}: {int((~finite).sum())} stored row(s) hold NaN/Inf")
+    if np.any(emb[~valid] != 0):
+        problems.append(f"shard {shard}: rows flagged invalid are not stored as zeros")
+    flagged = int(entry.get("nan_rows", 0)) + int(entry.get("zero_rows", 0))
+    if flagged != int((~valid).sum()):
+        problems.append(f"shard {shard}: ledger counts {flagged} invalid row(s), the mask has {int((~valid).sum())}")
+    return problems
+
+
+def _check_index(store: EmbeddingStore) -> list[str]:
+    clip_of = store.array("window_clip")[:]
+    problems = []
+    if len(clip_of) and (clip_of.min() < 0 or clip_of.max() >= store.layout.n_clips):
+        problems.append(f"window_clip: values outside 0..{store.layout.n_clips - 1}")
+    elif np.any(np.diff(clip_of) < 0):
+        problems.append("window_clip: rows are not in corpus order")
+    elif np.any(np.bincount(clip_of, minlength=store.layout.n_clips) == 0):
+        problems.append("window_clip: some clips have no window")
+    if np.any(store.array("window_start")[:] < 0) or np.any(store.array("window_length")[:] < 0):
+        problems.append("window_start/window_length: negative values")
+    return problems
+
+
+def _check_clips(store: EmbeddingStore) -> list[str]:
+    """The clip arrays must equal the mean of each clip's valid windows (up to the stored dtype's rounding)."""
+    try:
+        means, counts = clip_means(store)
+        clip, clip_valid = store.array("clip")[:].astype(np.float64), store.array("clip_valid")[:]
+    except Exception as exc:
+        return [f"clip: cannot recompute clip means ({type(exc).__name__}: {exc})"]
+    problems = []
+    if not np.array_equal(clip_valid, counts > 0):
+        problems.append(f"clip_valid: {int((clip_valid != (counts > 0)).sum())} clip(s) disagree with window_valid")
+    eps = float(np.finfo(store.layout.dtype).eps)
+    err = np.abs(clip - means) / np.maximum(np.abs(means), 1e-3)
+    if not np.all(np.isfinite(clip)) or err.max(initial=0.0) > eps:
+        problems.append(f"clip: differs from the mean of valid windows (max relative error {err.max():.3g})")
+    return problems

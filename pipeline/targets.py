@@ -64,10 +64,12 @@ def _normalise_concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(normed, axis=1)
 
 
-def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_budget_bytes: int = 2 << 30):
+def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_budget_bytes: int = 2 << 30,
+                 cache_chunks: int = 16):
     """Targets of one store (or several, L2-normalised per teacher and concatenated) at `clip` or `window` level.
 
-    Returns RamTargets when the float32 table fits the budget, else ChunkTargets (whole-chunk reads).
+    Returns RamTargets when the float32 table fits the budget, else ChunkTargets (whole-chunk reads) keeping
+    `cache_chunks` chunks: at least a `block_order` block, so each chunk is read once per block.
     """
     if level not in ("clip", "window"):
         raise ValueError(f"target level must be 'clip' or 'window', got {level!r}")
@@ -77,7 +79,7 @@ def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_b
     valid = np.logical_and.reduce([s.group[f"{level}_valid"][:] for s in stores])
     n, dim = rows.pop(), sum(s.group[level].shape[1] for s in stores)
     if n * dim * 4 > memory_budget_bytes:
-        return ChunkTargets(stores, level, valid)
+        return ChunkTargets(stores, level, valid, cache_chunks)
     parts = [s.group[level][:].astype(np.float32) for s in stores]
     return RamTargets(_normalise_concat(parts) if len(parts) > 1 else parts[0], valid)
 

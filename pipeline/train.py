@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
@@ -77,6 +78,8 @@ class TrainConfig:
         loss_options(self.loss, self.loss_options, "train.loss_options")
         for name in ("epochs", "epoch_size", "batch_size"):
             check(getattr(self, name) >= 1, f"train.{name}", f"must be >= 1, got {getattr(self, name)}")
+        check(self.epoch_size >= self.batch_size, "train.epoch_size",
+              f"must be >= batch_size ({self.batch_size}), or an epoch has no step")
         check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
         check(0 <= self.final_lr_scale <= 1, "train.final_lr_scale", "must be in [0, 1]")
         check(0 <= self.val_fraction < 1, "train.val_fraction", "must be in [0, 1)")
@@ -84,6 +87,8 @@ class TrainConfig:
         check(self.grad_clip >= 0, "train.grad_clip", "must be >= 0 (0 = off)")
         check(self.mixup_alpha >= 0, "train.mixup_alpha", "must be >= 0 (0 = off)")
         check(self.workers >= 0, "train.workers", "must be >= 0")
+        check(self.block_chunks >= 1, "train.block_chunks", f"must be >= 1, got {self.block_chunks}")
+        check(self.memory_budget_gb >= 0, "train.memory_budget_gb", "must be >= 0")
 
     def fingerprint(self, extra: dict) -> str:
         """Hash of everything that changes the training run (resume only continues an identical run)."""
@@ -235,10 +240,21 @@ def train_step(cfg: TrainConfig, rt: Runtime, waves: torch.Tensor, targets: torc
         loss = rt.loss(rt.wrapped(x).float(), targets)
     rt.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    _average_loss_grads(rt.loss, rt.info.world)
     if cfg.grad_clip > 0:
         nn.utils.clip_grad_norm_(rt.model.parameters(), cfg.grad_clip)
     rt.optimizer.step()
     return float(loss.detach())
+
+
+def _average_loss_grads(loss: nn.Module, world: int) -> None:
+    """DDP averages only the wrapped model's gradients; a learnable loss (clap temperature) is averaged here."""
+    if world <= 1:
+        return
+    for p in loss.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
 
 
 def _autocast(device: torch.device, bf16: bool):
@@ -304,7 +320,8 @@ def _val_targets(data: TrainData, rows: np.ndarray) -> np.ndarray:
 
 def checkpoint_state(rt: Runtime, epoch: int, step: int, run_fp: str, history: list) -> dict:
     """Everything needed for an exact resume at an epoch boundary (tensors and plain values only)."""
-    return {"model": rt.model.state_dict(), "optimizer": rt.optimizer.state_dict(), "epoch": epoch,
+    return {"model": rt.model.state_dict(), "loss": rt.loss.state_dict(), "optimizer": rt.optimizer.state_dict(),
+            "epoch": epoch,
             "step": step, "run_fingerprint": run_fp, "torch_rng": torch.get_rng_state(),
             "history": json.dumps(history)}
 
@@ -324,6 +341,7 @@ def try_resume(rt: Runtime, path: Path, run_fp: str) -> tuple[int, int, list]:
     if state.get("run_fingerprint") != run_fp:
         return 0, 0, []
     rt.model.load_state_dict(state["model"])
+    rt.loss.load_state_dict(state["loss"])  # a learnable temperature is trained state too
     rt.optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["epoch"]) + 1, int(state["step"]), json.loads(state["history"])
@@ -362,6 +380,9 @@ def fit(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig, out_dir: 
         info: distributed.DistInfo | None = None, log=None, stop_after_epoch: int | None = None) -> dict:
     """Train (resuming an identical interrupted run), validate each epoch, write `student.pt`; returns metrics."""
     info = info or distributed.DistInfo()
+    if cfg.epoch_size // info.world < cfg.batch_size:
+        raise ValueError(f"train.epoch_size {cfg.epoch_size} over {info.world} ranks is less than one batch "
+                         f"of {cfg.batch_size} per rank: an epoch would have no step")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rt = setup_runtime(cfg, data, frontend_cfg, info)
@@ -393,8 +414,8 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
     metrics = {**card, "val_cosine": final["val_cosine"], "val_cosine_untrained": first["val_cosine"],
                "val_cosine_mean_target": mean_target_cosine(data) if cfg.objective == "distill" else None,
                "val_loss": final["val_loss"], "epochs": cfg.epochs,
-               "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]])) if len(history) > 1
-               else float("nan")}
+               "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]]))}
+    metrics = {k: finite_or_none(v) for k, v in metrics.items()}  # NaN (no validation rows) is not JSON
     payload = {"student": rt.model.student.state_dict(), "head": rt.model.head.state_dict(),
                "config": json.dumps({"student": cfg.student, "student_options": cfg.student_options,
                                      "head_hidden": list(cfg.head_hidden), "objective": cfg.objective,

@@ -20,7 +20,7 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
     """Targets from the store(s); weights from the balanced index (or uniform); validation rows zero-weighted."""
     for s in stores:
         s.require_complete(corpus.fingerprint)
-    targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)))
+    targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)), max(16, cfg.block_chunks))
     clip_valid = np.logical_and.reduce([s.array("clip_valid")[:] for s in stores])
     if cfg.sampler == "balanced":
         if len(stores) != 1 or index_path is None or load_index is None:

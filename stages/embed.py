@@ -5,7 +5,7 @@ import click
 
 from pipeline import distributed
 from pipeline.config import ConfigError, parse
-from pipeline.corpus import Corpus
+from pipeline.corpus import Corpus, CorpusError
 from pipeline.embed import EmbedConfig, extract
 from pipeline.locks import LockHeld
 from pipeline.store import EmbeddingStore, StoreError, write_pointer
@@ -26,6 +26,11 @@ def embed_config(params: dict, teacher: str) -> EmbedConfig:
     return parse(EmbedConfig, data, "embed")
 
 
+def default_corpus(params: dict) -> str:
+    """The corpus the `prepare` stage writes: `<prepare.output>/corpus.h5`."""
+    return f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5"
+
+
 @click.command("embed")
 @params_option
 @click.option("--teacher", default=None, help="Teacher name from embed.teachers (default: the first).")
@@ -41,7 +46,10 @@ def main(params_file: str, teacher: str | None, corpus: str | None, out: str | N
         model = build_teacher(cfg.teacher, cfg.teacher_options)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    corpus = Corpus(corpus or f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
+    try:
+        corpus = Corpus(corpus or default_corpus(params))
+    except CorpusError as exc:
+        raise click.ClickException(str(exc)) from exc
     out = out or f"cache/embeddings/{teacher}"
     info = distributed.discover()
     distributed.init(info, distributed.pick_device(cfg.device))
@@ -53,8 +61,7 @@ def main(params_file: str, teacher: str | None, corpus: str | None, out: str | N
         distributed.shutdown()
     if info.is_main:
         write_pointer(out, EmbeddingStore.open(result.url))
-        if not result.reused:
-            write_json(f"{out}/report.json", result.report)
+        write_json(f"{out}/report.json", result.report)  # also when reused: it may point at another store now
         state = "reused (already complete)" if result.reused else "written"
         click.echo(f"embed: store {result.url} {state}: {result.report.get('clips')} clips, "
                    f"{result.report.get('windows')} windows, NaN rows {result.report.get('nan_rows')}")

@@ -27,14 +27,19 @@ def read_params(path: str | Path) -> dict[str, Any]:
 
 def section(params: dict, name: str, **overrides: Any) -> dict:
     """`params[name]` with CLI overrides applied (None means "not given")."""
-    data = dict(params.get(name) or {})
+    raw = params.get(name) or {}
+    if not isinstance(raw, dict):
+        raise click.ClickException(f"params section `{name}` must be a mapping, got {type(raw).__name__}")
+    data = dict(raw)
     data.update({k: v for k, v in overrides.items() if v is not None})
     return data
 
 
 def set_threads(params: dict) -> None:
     """Apply `base.num_threads` deliberately (0 = leave torch's default)."""
-    n = int((params.get("base") or {}).get("num_threads", 0) or 0)
+    n = section(params, "base").get("num_threads", 0) or 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise click.ClickException(f"base.num_threads: expected an integer >= 0, got {n!r}")
     if n > 0:
         torch.set_num_threads(n)
 

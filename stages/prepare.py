@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import ConfigError, parse
+from pipeline.config import ConfigError, check, parse
 from pipeline.prepare import PrepareConfig, prepare_corpus, summarize_rejections
 from stages.params import params_option, read_params, section, write_json
 
@@ -19,8 +19,13 @@ def main(params_file: str, input_: str | None, output: str | None, workers: int 
     """Decode audio files into one HDF5 corpus at the corpus sample rate."""
     params = read_params(params_file)
     data = section(params, "prepare", input=input_, output=output, workers=workers)
-    data["sample_rate"] = (params.get("audio") or {}).get("sample_rate", 32000)
+    if "sample_rate" in data:
+        raise click.ClickException("prepare.sample_rate: set the corpus rate in audio.sample_rate instead")
+    data["sample_rate"] = section(params, "audio").get("sample_rate", 32000)
     try:
+        rate = data["sample_rate"]
+        check(isinstance(rate, int) and not isinstance(rate, bool), "audio.sample_rate",
+              f"expected an integer, got {rate!r}")
         cfg = parse(PrepareConfig, data, "prepare")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -6,17 +6,16 @@ import click
 from pipeline import distributed
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import ConfigError, parse
-from pipeline.corpus import Corpus
+from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current
 from pipeline.train import TrainConfig, fit
 from pipeline.train_data import distill_data, supervised_data
 from stages.params import params_option, read_params, section, set_threads, write_json
 
 
-def frontend_config(params: dict) -> LogMelConfig:
-    """The student front-end: `frontend` section at the corpus sample rate."""
-    data = dict(params.get("frontend") or {}, sample_rate=(params.get("audio") or {}).get("sample_rate", 32000))
-    return parse(LogMelConfig, data, "frontend")
+def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
+    """The student front-end: `frontend` section at the corpus sample rate (the rate the student hears)."""
+    return parse(LogMelConfig, dict(params.get("frontend") or {}, sample_rate=sample_rate), "frontend")
 
 
 def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus):
@@ -45,12 +44,12 @@ def main(params_file: str, name: str | None, objective: str | None, epochs: int 
     name = name or data.pop("name", "demo")
     data.pop("name", None)
     teachers = list(data.pop("teachers", ["aisfx"]))
-    corpus = Corpus(f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
     try:
+        corpus = Corpus(f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
         cfg = parse(TrainConfig, data, "train")
         train_data = load_data(cfg, params, teachers, corpus)
-        frontend = frontend_config(params)
-    except (ConfigError, StoreError, ValueError) as exc:
+        frontend = frontend_config(params, corpus.sample_rate)
+    except (ConfigError, CorpusError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     out = f"cache/students/{name}"
     info = distributed.discover()
@@ -61,9 +60,13 @@ def main(params_file: str, name: str | None, objective: str | None, epochs: int 
         distributed.shutdown()
     if info.is_main:
         write_json(f"{out}/metrics.json", metrics)
-        click.echo(f"train: {name}: val cosine {metrics['val_cosine']:.3f} (untrained "
-                   f"{metrics['val_cosine_untrained']:.3f}), {metrics['params']:,} params, "
-                   f"{metrics['samples_per_s']:.0f} samples/s -> {out}/student.pt")
+        click.echo(f"train: {name}: val cosine {_num(metrics['val_cosine'])} (untrained "
+                   f"{_num(metrics['val_cosine_untrained'])}), {metrics['params']:,} params, "
+                   f"{_num(metrics['samples_per_s'], '.0f')} samples/s -> {out}/student.pt")
+
+
+def _num(x: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, fmt)
 
 
 def live_logger(out: str):

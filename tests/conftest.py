@@ -45,3 +45,9 @@ def tiny_corpus(audio_folder: Path, tmp_path: Path):
     cfg = PrepareConfig(input=str(audio_folder), output=str(tmp_path / "corpus"), sample_rate=16000, workers=1)
     prepare_corpus(cfg)
     return Corpus(tmp_path / "corpus" / "corpus.h5")
+
+
+@pytest.fixture
+def make_tone():
+    """The `tone(freq, seconds, rate, amp)` helper as a fixture (importlib mode cannot import conftest)."""
+    return tone

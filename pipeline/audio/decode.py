@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,12 @@ def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.nda
 
 def read_audio(source: str | Path | bytes) -> tuple[np.ndarray, int]:
     """Read a file (or its bytes) as float32 (frames, channels) plus its sample rate."""
+    if not isinstance(source, bytes) and not os.path.isfile(source):
+        raise DecodeError("missing", f"{source} is not a file")
     handle = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         data, rate = sf.read(handle, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as exc:
+    except (sf.SoundFileError, OSError, RuntimeError, TypeError, ValueError, EOFError) as exc:
         raise DecodeError("unreadable", str(exc).strip()) from exc
     if data.shape[0] == 0:
         raise DecodeError("empty", "no audio frames")
@@ -48,9 +51,13 @@ def read_audio(source: str | Path | bytes) -> tuple[np.ndarray, int]:
 
 
 def decode(source: str | Path | bytes, sample_rate: int) -> np.ndarray:
-    """Decode, downmix, check for NaN/Inf and resample; returns float32 (samples,)."""
+    """Decode, downmix, check for NaN/Inf and resample; returns float32 (samples,), never empty."""
     data, rate = read_audio(source)
     mono = to_mono(data)
     if not np.isfinite(mono).all():
         raise DecodeError("non_finite", "NaN or Inf samples")
-    return resample(mono, rate, sample_rate)
+    out = resample(mono, rate, sample_rate)
+    if out.size == 0:
+        # a few frames at a high rate can round down to nothing at a lower one
+        raise DecodeError("empty", f"{len(mono)} frame(s) at {rate} Hz leave no sample at {sample_rate} Hz")
+    return out

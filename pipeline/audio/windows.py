@@ -16,13 +16,16 @@ def window_starts(length: int, window: int, hop: int, last: LastWindow = "pad") 
     """
     if window <= 0 or hop <= 0:
         raise ValueError(f"window and hop must be positive, got window={window}, hop={hop}")
+    if last not in ("pad", "drop"):
+        raise ValueError(f"last must be 'pad' or 'drop', got {last!r}")
     if length <= window:
         return np.zeros(1, dtype=np.int64)
     full = (length - window) // hop + 1
     starts = np.arange(full, dtype=np.int64) * hop
-    covered = starts[-1] + window
-    if last == "pad" and covered < length:
-        starts = np.append(starts, starts[-1] + hop)
+    tail = starts[-1] + hop
+    # with hop > window the next start can lie past the end: that window would hold only padding
+    if last == "pad" and starts[-1] + window < length and tail < length:
+        starts = np.append(starts, tail)
     return starts
 
 

@@ -103,7 +103,7 @@ def save_outputs(result: ClusterResult, manifest: pd.DataFrame, folder: str | Pa
     """Write index.parquet, meta.json, centroids.npy, metrics.json, sizes.csv/png and map.png into `folder`."""
     folder = Path(folder)
     a = result.assignment
-    write_index(folder, manifest["clip_id"].to_numpy(), a.clusters, a.distances, result.weights, result.meta)
+    write_index(folder, manifest["clip_id"], a.clusters, a.distances, result.weights, result.meta)
     np.save(folder / "centroids.npy", result.centroids)
     (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
     k = len(result.centroids)

@@ -28,6 +28,7 @@ class ClusterConfig:
     min_weight_floor: float = 0.0
     metric_sample: int = 5000
     map_sample: int = 3000
+    sweep: tuple[int, ...] = ()  # extra k values for dvc.yaml's `cluster-sweep` foreach; not read by the library
 
     def __post_init__(self):
         check(bool(self.teacher), "cluster.teacher", "must name a teacher store")
@@ -47,4 +48,5 @@ class ClusterConfig:
               f"must be in [0, 1), got {self.min_weight_floor}")
         check(self.metric_sample == 0 or self.metric_sample > self.k, "cluster.metric_sample",
               f"must be 0 (skip) or > k ({self.k}), got {self.metric_sample}")
+        check(all(k >= 2 for k in self.sweep), "cluster.sweep", f"every k must be >= 2, got {list(self.sweep)}")
         check(self.map_sample >= 10, "cluster.map_sample", f"must be >= 10, got {self.map_sample}")

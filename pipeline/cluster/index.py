@@ -19,12 +19,13 @@ INDEX = "index.parquet"
 META_KEY = b"ssondo.cluster"
 
 
-def write_index(folder: str | Path, clip_ids: np.ndarray, clusters: np.ndarray, distances: np.ndarray,
+def write_index(folder: str | Path, clip_ids: pd.Series | np.ndarray, clusters: np.ndarray, distances: np.ndarray,
                 weights: np.ndarray, meta: dict) -> Path:
     """Write `<folder>/index.parquet` (meta in its schema) and `<folder>/meta.json`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"clip_id": pa.array(np.asarray(clip_ids, dtype=str)),
+    # arrow strings straight from the Python objects: a numpy unicode array would pad every id to the longest
+    table = pa.table({"clip_id": pa.array(pd.Series(clip_ids, dtype=str), type=pa.string()),
                       "cluster": pa.array(clusters, type=pa.int32()),
                       "distance": pa.array(distances, type=pa.float32()),
                       "weight": pa.array(weights, type=pa.float64())})

@@ -31,9 +31,8 @@ def epoch_batches(source: ClipSource, features: Features, batch_size: int,
                   rng: np.random.Generator) -> Iterator[np.ndarray]:
     """One pass over the data as feature batches (batch, dim_out): random chunk blocks, rows shuffled inside."""
     for rows, x in source.shuffled_blocks(rng):
-        keep = source.valid[rows] & features.usable(x)
-        f = features(x[keep])  # (kept rows, dim_out)
-        f = f[rng.permutation(len(f))]
+        keep = np.flatnonzero(source.valid[rows] & features.usable(x))
+        f = features(x[keep[rng.permutation(len(keep))]])  # (kept rows, dim_out), shuffled
         if len(f):
             # near-equal batches of at most batch_size rows, so no block ends in a tiny noisy step
             yield from np.array_split(f, -(-len(f) // batch_size))
@@ -62,7 +61,7 @@ def assign(source: ClipSource, features: Features, km: MiniBatchKMeans) -> Assig
         unusable += int((source.valid[rows] & ~ok).sum())
         if not keep.any():
             continue
-        d = km.transform(features(x[keep]))  # (kept rows, k) distances to every centroid
+        d = km.transform(features(x if keep.all() else x[keep]))  # (kept rows, k) distances to every centroid
         nearest = d.argmin(axis=1)
         clusters[rows[keep]] = nearest
         distances[rows[keep]] = d[np.arange(len(d)), nearest]

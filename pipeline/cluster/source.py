@@ -28,12 +28,15 @@ class ClipSource:
 
     def read_chunks(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row ids (rows,) and float32 embeddings (rows, dim) of whole chunks, in row order."""
-        rows, parts = [], []
-        for first, last in _runs(np.sort(np.asarray(chunks, dtype=np.int64))):
-            start, stop = first * self.chunk, min((last + 1) * self.chunk, self.n_rows)
-            parts.append(np.asarray(self.array[start:stop], dtype=np.float32))
-            rows.append(np.arange(start, stop, dtype=np.int64))
-        return np.concatenate(rows), np.concatenate(parts)
+        spans = [(first * self.chunk, min((last + 1) * self.chunk, self.n_rows))
+                 for first, last in _runs(np.sort(np.asarray(chunks, dtype=np.int64)))]
+        rows = np.concatenate([np.arange(start, stop, dtype=np.int64) for start, stop in spans])
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        at = 0
+        for start, stop in spans:
+            out[at:at + stop - start] = self.array[start:stop]  # float16 -> float32 as it lands
+            at += stop - start
+        return rows, out
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every row once, in order, one block of chunks at a time."""

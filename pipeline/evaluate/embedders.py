@@ -22,10 +22,9 @@ def real_frames(lengths: torch.Tensor, hop: int, n_frames: int) -> torch.Tensor:
 class LogMelStats(nn.Module):
     """Baseline without learning: per-band mean and std over time of log-mels, (batch, 2 * n_mels)."""
 
-    name = "logmel"
-
-    def __init__(self, sample_rate: int = 32000, n_mels: int = 64):
+    def __init__(self, sample_rate: int = 32000, n_mels: int = 64, name: str = "logmel"):
         super().__init__()
+        self.name = name
         cfg = LogMelConfig(sample_rate=sample_rate, n_mels=n_mels, fmax=min(16000.0, sample_rate / 2))
         self.frontend = LogMel(cfg)
         self.sample_rate, self.embed_dim = sample_rate, 2 * n_mels

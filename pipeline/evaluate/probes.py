@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from pipeline.config import check
@@ -43,6 +44,7 @@ class ProbeConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 128
+    threads: int = 1
 
     def __post_init__(self):
         check(len(self.seeds) >= 1, "probe.seeds", "needs at least one seed")
@@ -52,6 +54,7 @@ class ProbeConfig:
         check(self.max_iter >= 10, "probe.max_iter", f"must be >= 10, got {self.max_iter}")
         check(self.hidden >= 1 and self.epochs >= 1 and self.patience >= 1 and self.batch_size >= 1, "probe",
               "hidden, epochs, patience and batch_size must be >= 1")
+        check(self.threads >= 1, "probe.threads", f"must be >= 1, got {self.threads}")
         check(self.learning_rate > 0 and self.weight_decay >= 0, "probe",
               "learning_rate must be > 0 and weight_decay >= 0")
 
@@ -121,18 +124,19 @@ class TorchProbe:
 
     def fit(self, x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
             seed: int) -> "TorchProbe":
-        """Train on the fit rows; keep the weights of the epoch with the best validation metric."""
-        with torch.random.fork_rng(devices=[]):  # seeds init and shuffling without touching global RNG
+        """Train on the fit rows; keep the weights of the epoch with the lowest validation loss."""
+        with torch.random.fork_rng(devices=[]):  # seeds init and shuffling without touching the global RNG
             torch.manual_seed(seed)
             net = self._build(x_fit.shape[1])
             opt = torch.optim.Adam(net.parameters(), lr=self.cfg.learning_rate, weight_decay=self.cfg.weight_decay)
-            x, y = torch.from_numpy(x_fit).float(), torch.from_numpy(y_fit)
-            best, best_state, waited = -np.inf, copy.deepcopy(net.state_dict()), 0
+            fit, val = self._tensors(x_fit, y_fit), self._tensors(x_val, y_val)
+            best, best_state, waited = np.inf, copy.deepcopy(net.state_dict()), 0
             for _ in range(self.cfg.epochs):
-                self._epoch(net, opt, x, y.float() if self.multilabel else y.long())
-                found = METRICS[self.metric](y_val, self._predict(net, x_val))
-                if found > best:
-                    best, best_state, waited = found, copy.deepcopy(net.state_dict()), 0
+                self._epoch(net, opt, *fit)
+                with torch.no_grad():
+                    loss = float(self._loss(net.eval()(val[0]), val[1]))
+                if loss < best:
+                    best, best_state, waited = loss, copy.deepcopy(net.state_dict()), 0
                 elif (waited := waited + 1) >= self.cfg.patience:
                     break
         net.load_state_dict(best_state)
@@ -149,12 +153,20 @@ class TorchProbe:
         return nn.Sequential(nn.Linear(dim, self.hidden), nn.ReLU(), nn.Dropout(0.1),
                              nn.Linear(self.hidden, self.n_classes))
 
+    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        target = torch.from_numpy(y)
+        return torch.from_numpy(x).float(), target.float() if self.multilabel else target.long()
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.multilabel:
+            return nn.functional.binary_cross_entropy_with_logits(logits, target)
+        return nn.functional.cross_entropy(logits, target)
+
     def _epoch(self, net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
-        loss_fn = nn.BCEWithLogitsLoss() if self.multilabel else nn.CrossEntropyLoss()
         net.train()
         for rows in torch.randperm(len(x)).split(self.cfg.batch_size):
             opt.zero_grad()
-            loss_fn(net(x[rows]), y[rows]).backward()
+            self._loss(net(x[rows]), y[rows]).backward()
             opt.step()
 
     @torch.no_grad()
@@ -187,8 +199,10 @@ def probe_fold(x: np.ndarray, task: Task, train: np.ndarray, test: np.ndarray, c
     groups = task.groups[train] if task.grouped else None
     fit, val = inner_split(task.labels[train], groups, cfg.val_fraction, seed)
     probe = PROBES[cfg.probe](cfg, task.metric, len(task.classes), task.multilabel)
-    probe.fit(z[train[fit]], task.labels[train[fit]], z[train[val]], task.labels[train[val]], seed)
-    return METRICS[task.metric](task.labels[test], probe.scores(z[test]))
+    with threadpool_limits(cfg.threads):  # BLAS/OpenMP threads on small fits mostly spin and contend
+        probe.fit(z[train[fit]], task.labels[train[fit]], z[train[val]], task.labels[train[val]], seed)
+        scores = probe.scores(z[test])
+    return METRICS[task.metric](task.labels[test], scores)
 
 
 def evaluate_probe(embeddings: np.ndarray, task: Task, cfg: ProbeConfig) -> ProbeResult:

@@ -66,6 +66,8 @@ def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.D
         rec["average"] = float(np.mean([rec[t] for t in tasks])) if tasks else math.nan
         records.append(rec)
     df = pd.DataFrame.from_records(records)
+    for col in ("params", "macs"):  # whole numbers, blank where unknown
+        df[col] = pd.array([None if getattr(r, col) is None else round(getattr(r, col)) for r in rows], dtype="Int64")
     avg = dict(zip(df["model"], df["average"]))
     base = avg.get(baseline) if baseline else None
     df["retention"] = [retention(a, avg.get(t)) for a, t in zip(df["average"], df["teacher"])]
@@ -84,7 +86,7 @@ def _check_rows(rows: list[ModelRow]) -> None:
 
 def human(n: float | None) -> str:
     """1234567 -> '1.23M' (k, M, G, T); missing -> '-'."""
-    if n is None or not np.isfinite(n):
+    if n is None or pd.isna(n):
         return "-"
     for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= size:
@@ -94,8 +96,8 @@ def human(n: float | None) -> str:
 
 def display_table(df: pd.DataFrame) -> pd.DataFrame:
     """The numeric table as strings: scores in % as 'mean ± ci', sizes as 1.2M, missing as '-'."""
-    out = pd.DataFrame({"model": df["model"], "kind": df["kind"], "params": df["params"].map(human),
-                        "MACs/10s": df["macs"].map(human)})
+    out = pd.DataFrame({"model": df["model"], "kind": df["kind"], "teacher": df["teacher"].fillna("-"),
+                        "params": df["params"].map(human), "MACs/10s": df["macs"].map(human)})
     for t in task_names_of(df):
         out[t] = [f"{100 * m:.1f} ± {100 * c:.1f}" if np.isfinite(m) else "-" for m, c in zip(df[t], df[f"{t}_ci"])]
     out["average"] = (100 * df["average"]).map(_one_decimal)
@@ -144,10 +146,14 @@ def plot_scores(df: pd.DataFrame, path: Path) -> None:
     bars.set_xticks(np.arange(len(tasks)), tasks, rotation=20, ha="right")
     bars.set_ylabel("score (%)")
     bars.legend(fontsize="small")
-    sized = df[df["params"].notna() & (df["params"].astype(float) > 0)]
+    has_size = df["params"].notna() & (df["params"].astype(float) > 0)
+    sized = df[has_size]
     size.scatter(sized["params"].astype(float), 100 * sized["average"])
     for _, r in sized.iterrows():
         size.annotate(r["model"], (float(r["params"]), 100 * r["average"]), fontsize="small")
+    for _, r in df[~has_size].iterrows():  # parameter-free baselines: a reference line instead of a point
+        size.axhline(100 * r["average"], linestyle="--", color="grey", linewidth=1)
+        size.annotate(r["model"], (0.01, 100 * r["average"]), xycoords=("axes fraction", "data"), fontsize="small")
     size.set_xscale("log")
     size.set_xlabel("parameters")
     size.set_ylabel("average score (%)")

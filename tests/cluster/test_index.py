@@ -23,6 +23,7 @@ CFG = ClusterConfig(teacher="synth", k=3, batch_size=128, chunk_rows=256, init_s
 
 @pytest.fixture
 def built(make_store, tmp_path):
+    """A 3-blob store, its saved outputs folder and the in-memory result."""
     x, truth = blobs(900, 3, 12, seed=5)
     store = make_store(x)
     manifest = manifest_for(900, family=np.array(["a", "b", "c"])[truth], ytid=np.arange(900))
@@ -93,7 +94,10 @@ def test_config_validation():
         parse(ClusterConfig, {"whiten": True}, "cluster")
     with pytest.raises(ConfigError, match="unknown key"):
         parse(ClusterConfig, {"clusters": 5}, "cluster")
-    assert parse(ClusterConfig, {"pca_dim": 64, "k": 30}, "cluster").pca_dim == 64
+    with pytest.raises(ConfigError, match="sweep"):
+        parse(ClusterConfig, {"sweep": [30, 1]}, "cluster")
+    cfg = parse(ClusterConfig, {"pca_dim": 64, "k": 30, "sweep": [40, 60]}, "cluster")
+    assert cfg.pca_dim == 64 and cfg.sweep == (40, 60)
 
 
 def test_label_columns():

@@ -43,7 +43,8 @@ def _reference_fit(f: np.ndarray, ok: np.ndarray, init: np.ndarray, chunk: int, 
     for _ in range(passes):
         order = rng.permutation(n_chunks)
         for i in range(0, n_chunks, block_chunks):
-            rows = np.concatenate([np.arange(c * chunk, min((c + 1) * chunk, n)) for c in np.sort(order[i:i + block_chunks])])
+            block = np.sort(order[i:i + block_chunks])
+            rows = np.concatenate([np.arange(c * chunk, min((c + 1) * chunk, n)) for c in block])
             rows = rows[ok[rows]]
             rows = rows[rng.permutation(len(rows))]
             for part in np.array_split(rows, -(-len(rows) // batch)) if len(rows) else []:

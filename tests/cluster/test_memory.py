@@ -16,7 +16,7 @@ from cluster_synth import manifest_for
 from pipeline.cluster.build import build_index
 from pipeline.cluster.config import ClusterConfig
 from pipeline.store import EmbeddingStore
-cfg = ClusterConfig(teacher="synth", k=8, batch_size=1024, chunk_rows=2048, init_size=1000, passes=2,
+cfg = ClusterConfig(teacher="synth", k=8, batch_size=1024, chunk_rows=1024, init_size=1000, passes=2,
                     metric_sample=500, map_sample=100)
 small = EmbeddingStore.open(sys.argv[2])
 build_index(small, manifest_for(small.layout.n_clips), cfg)  # warm-up: lazy imports, thread pools, allocator
@@ -45,5 +45,5 @@ def test_peak_memory_bounded_by_block(tmp_path):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["used"] == n
-    # the run holds a few 2048-row blocks (about 3 MB each) and the 1000-row sample, never the store
+    # the run holds a few copies of one 1024-row block (1.5 MB as float32) and the 1000-row sample, never the store
     assert report["growth"] < 0.25 * in_ram, report

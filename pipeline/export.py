@@ -1,0 +1,186 @@
+"""Export a student's front-end + backbone as ONE graph: raw audio (batch, samples) -> (batch, dim).
+
+Formats: TorchScript (`student.ts`, traced and frozen), ONNX (`student.onnx`, dynamic batch and length;
+needs the `onnx` and `onnxruntime` packages) and an int8 TorchScript (`student.int8.ts`). Each file is
+reloaded and compared with the eager model on random audio of the window length, on a longer input (the
+length axis is dynamic) and on calibration audio: max abs error, that error relative to the largest
+|eager| value, and the lowest cosine over rows.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline import __version__
+from pipeline.config import check
+from pipeline.inference.model import StudentModel
+from pipeline.inference.quantize import QUANTIZERS, noise_audio, quantize
+from pipeline.teachers.fingerprint import file_fingerprint
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Settings of the `export` stage (params section `export`)."""
+
+    student: str = "demo"
+    formats: tuple[Literal["torchscript", "onnx"], ...] = ("torchscript", "onnx")
+    quantize: bool = True
+    int8_method: str = "static"
+    calibration_clips: int = 64
+    check_batch: int = 4
+    min_cosine_fp32: float = 0.999
+    max_rel_error_fp32: float = 1e-3
+    min_cosine_int8: float = 0.99
+    opset: int = 17
+    seed: int = 0
+
+    def __post_init__(self):
+        check(len(self.formats) > 0 or self.quantize, "export.formats", "nothing to export (no formats, no int8)")
+        check(len(set(self.formats)) == len(self.formats), "export.formats", f"duplicates in {self.formats}")
+        check(self.int8_method in QUANTIZERS, "export.int8_method",
+              f"unknown {self.int8_method!r}; valid: {sorted(QUANTIZERS)}")
+        check(self.calibration_clips >= 1, "export.calibration_clips", "must be >= 1")
+        check(self.check_batch >= 1, "export.check_batch", "must be >= 1")
+        for name in ("min_cosine_fp32", "min_cosine_int8"):
+            check(-1.0 <= getattr(self, name) <= 1.0, f"export.{name}", "must be in [-1, 1]")
+
+
+class ExportCheckError(RuntimeError):
+    """An exported file disagrees with the eager model beyond the configured tolerance."""
+
+
+def save_torchscript(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 0) -> None:
+    """Trace (shapes stay symbolic: no Python branches on them), freeze weights in, save."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TracerWarnings and the STFT real-output deprecation notice
+        traced = torch.jit.freeze(torch.jit.trace(module.eval(), example, check_trace=False))
+    torch.jit.save(traced, str(path))
+
+
+def save_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
+    """TorchScript-based ONNX export (dynamo=False: no onnxscript needed) with dynamic batch and length."""
+    import onnx  # noqa: F401  (the exporter needs it; fail here with a clear message if missing)
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (example,), str(path), dynamo=False, opset_version=opset,
+                          input_names=["audio"], output_names=["embedding"],
+                          dynamic_axes={"audio": {0: "batch", 1: "samples"}, "embedding": {0: "batch"}})
+
+
+def torchscript_runner(path: str | Path) -> Runner:
+    """A loaded TorchScript export as numpy (batch, samples) -> numpy (batch, dim)."""
+    module = torch.jit.load(str(path), map_location="cpu")
+
+    def run(audio: np.ndarray) -> np.ndarray:
+        with torch.no_grad():  # not inference_mode: quantised TorchScript graphs refuse inference tensors
+            return module(torch.from_numpy(audio)).numpy()
+    return run
+
+
+def onnx_runner(path: str | Path, threads: int = 1) -> Runner:
+    """An onnxruntime CPU session as numpy (batch, samples) -> numpy (batch, dim)."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ImportError("ONNX export checks need onnxruntime: pip install onnx onnxruntime") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda audio: session.run(None, {"audio": audio})[0]
+
+
+# format name -> (file name, writer, runner)
+FORMATS: dict[str, tuple[str, Callable, Callable[[Path], Runner]]] = {
+    "torchscript": ("student.ts", save_torchscript, torchscript_runner),
+    "onnx": ("student.onnx", save_onnx, onnx_runner),
+}
+INT8_FILE = "student.int8.ts"
+
+
+def runner_for(path: str | Path) -> Runner:
+    """The runner matching an exported file's suffix (.ts or .onnx)."""
+    return onnx_runner(path) if str(path).endswith(".onnx") else torchscript_runner(path)
+
+
+def compare(outputs: list[np.ndarray], references: list[np.ndarray]) -> dict:
+    """Max abs error, the same relative to the largest |reference|, and the lowest row cosine."""
+    out, ref = np.concatenate(outputs).astype(np.float64), np.concatenate(references).astype(np.float64)
+    err = float(np.abs(out - ref).max())
+    cos = (out * ref).sum(1) / np.maximum(np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1), 1e-12)
+    return {"max_abs_error": err, "max_rel_error": err / max(float(np.abs(ref).max()), 1e-12),
+            "min_cosine": float(cos.min())}
+
+
+def check_inputs(model: StudentModel, cfg: ExportConfig, calibration: np.ndarray | None) -> list[np.ndarray]:
+    """Random audio of the window length, a longer random input, and a few calibration clips."""
+    window = model.window_samples
+    inputs = [noise_audio(cfg.check_batch, window, cfg.seed), noise_audio(1, window * 3 // 2, cfg.seed + 1)]
+    if calibration is not None:
+        inputs.append(calibration[: cfg.check_batch])
+    return inputs
+
+
+def checked(path: Path, inputs: list[np.ndarray], refs: list[np.ndarray], min_cosine: float,
+            max_rel_error: float | None) -> dict:
+    """Size, content hash and agreement with the eager model of one exported file."""
+    run = runner_for(path)
+    scores = compare([run(x) for x in inputs], refs)
+    passed = scores["min_cosine"] >= min_cosine and (max_rel_error is None or scores["max_rel_error"] <= max_rel_error)
+    return {"bytes": path.stat().st_size, "fingerprint": file_fingerprint(path, {}), **scores,
+            "min_cosine_required": min_cosine, "max_rel_error_allowed": max_rel_error, "passed": bool(passed)}
+
+
+def export_student(model: StudentModel, out_dir: str | Path, cfg: ExportConfig,
+                   calibration: np.ndarray | None = None) -> dict:
+    """Write the configured exports of `model` into `out_dir`, check each one; returns the manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = copy.deepcopy(model.encoder).cpu().eval()  # leave the caller's model where and as it is
+    inputs = check_inputs(model, cfg, calibration)
+    with torch.no_grad():
+        refs = [encoder(torch.from_numpy(x)).numpy() for x in inputs]
+    example = torch.from_numpy(inputs[0][:1])
+    files = {}
+    for fmt in cfg.formats:
+        name, save, _ = FORMATS[fmt]
+        save(encoder, example, out / name, cfg.opset)
+        files[name] = {"format": fmt, **checked(out / name, inputs, refs, cfg.min_cosine_fp32,
+                                                  cfg.max_rel_error_fp32)}
+    if cfg.quantize:
+        calib = calibration if calibration is not None else noise_audio(cfg.calibration_clips, model.window_samples,
+                                                                         cfg.seed + 2)
+        save_torchscript(quantize(encoder, cfg.int8_method, calib), example, out / INT8_FILE)
+        files[INT8_FILE] = {"format": f"torchscript-int8-{cfg.int8_method}",
+                            **checked(out / INT8_FILE, inputs, refs, cfg.min_cosine_int8, None)}
+    return manifest(model, cfg, files, "corpus" if calibration is not None else "noise")
+
+
+def manifest(model: StudentModel, cfg: ExportConfig, files: dict, calibration: str) -> dict:
+    """What a consumer of the exports needs: input and output contract, sizes, provenance, check results."""
+    meta = model.config.meta
+    return {"student": cfg.student, "student_fingerprint": model.fingerprint, "sample_rate": model.sample_rate,
+            "embedding_dim": model.embedding_dim, "window_samples": model.window_samples, "params": model.params,
+            "input": "float32 audio (batch, samples) at sample_rate, mono, any length",
+            "output": "float32 (batch, embedding_dim)", "int8_method": cfg.int8_method if cfg.quantize else None,
+            "calibration": calibration if cfg.quantize else None, "opset": cfg.opset,
+            "teachers": meta.get("teachers"), "teacher_fingerprints": meta.get("teacher_fingerprints"),
+            "corpus_fingerprint": meta.get("corpus_fingerprint"), "torch": torch.__version__,
+            "pipeline": __version__, "files": files, "passed": all(f["passed"] for f in files.values())}
+
+
+def require_passed(manifest_data: dict) -> None:
+    """Raise ExportCheckError naming every export that failed its check."""
+    bad = [f"{name}: cosine {f['min_cosine']:.5f} (need >= {f['min_cosine_required']}), "
+           f"rel error {f['max_rel_error']:.2e}" for name, f in manifest_data["files"].items() if not f["passed"]]
+    if bad:
+        raise ExportCheckError("export check failed: " + "; ".join(bad))

@@ -1,0 +1,94 @@
+"""The `student.pt` format written by training: state dicts plus JSON config, metrics and history.
+
+    student  state dict of the backbone (log-mels -> embedding)
+    head     state dict of the projection head (embedding -> teacher space, or label logits)
+    config   JSON: how to rebuild both (see `CheckpointConfig`) plus provenance (teachers, fingerprints)
+    metrics  JSON: the training metrics
+    history  JSON: per-epoch metrics
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from pipeline.audio.logmel import LogMelConfig
+from pipeline.config import check, parse, to_dict
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """What rebuilds a student from its checkpoint; keys the code does not need are kept in `meta`."""
+
+    student: str
+    frontend: LogMelConfig
+    window_samples: int               # training example length at the front-end rate
+    embed_dim: int
+    out_dim: int
+    student_options: dict = field(default_factory=dict)
+    head_hidden: tuple[int, ...] = (512,)
+    objective: str = "distill"
+    classes: tuple[str, ...] | None = None
+    meta: dict = field(default_factory=dict)  # teachers, teacher/store/corpus fingerprints ...
+
+    def __post_init__(self):
+        check(self.window_samples >= 1, "config.window_samples", f"must be >= 1, got {self.window_samples}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CheckpointConfig":
+        """Known keys become fields, every other key goes to `meta`."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"meta"}
+        known = {k: v for k, v in data.items() if k in names}
+        meta = {k: v for k, v in data.items() if k not in names}
+        return parse(cls, {**known, "meta": {**meta, **data.get("meta", {})}}, "student.pt config")
+
+    def to_dict(self) -> dict:
+        """The flat JSON-able form stored in the checkpoint (meta keys at the top level, as training writes)."""
+        flat = {k: v for k, v in to_dict(self).items() if k != "meta"}
+        return {**flat, **self.meta}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded `student.pt`: tensors on the CPU plus its parsed config."""
+
+    student: dict
+    head: dict
+    config: CheckpointConfig
+    metrics: dict
+    history: list
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Load `student.pt` safely (weights_only) onto the CPU."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "student.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no student checkpoint at {path}; run `ssondo train` first")
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    missing = [k for k in ("student", "head", "config") if k not in raw]
+    if missing:
+        raise ValueError(f"{path} is not a student checkpoint (missing {missing})")
+    return Checkpoint(raw["student"], raw["head"], CheckpointConfig.from_dict(json.loads(raw["config"])),
+                      json.loads(raw.get("metrics", "{}")), json.loads(raw.get("history", "[]")))
+
+
+def save_student(path: str | Path, student: nn.Module, head: nn.Module, config: Mapping[str, Any] | CheckpointConfig,
+                 metrics: Mapping[str, Any] | None = None, history: list | None = None) -> Path:
+    """Write `student.pt` atomically (temp file then rename); `config` is validated before anything is written."""
+    cfg = config if isinstance(config, CheckpointConfig) else CheckpointConfig.from_dict(config)
+    payload = {"student": student.state_dict(), "head": head.state_dict(), "config": json.dumps(cfg.to_dict()),
+               "metrics": json.dumps(dict(metrics or {})), "history": json.dumps(list(history or []))}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,175 @@
+"""`StudentModel`: a trained student behind its front-end, taking raw audio at any rate and length.
+
+Types: every method taking one waveform accepts numpy or torch and returns the same kind (numpy in ->
+numpy out; torch in -> torch out on the input's device). `forward` is the exported graph: a torch batch
+(batch, samples) at `sample_rate` -> (batch, embedding_dim), gradients allowed.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.audio.logmel import LogMel
+from pipeline.inference.checkpoint import Checkpoint, CheckpointConfig, read_checkpoint, save_student
+from pipeline.inference.classifier import StudentClassifier
+from pipeline.inference.modes import evaluating
+from pipeline.inference.segments import split_segments, to_rate
+from pipeline.students.head import HeadOptions, ProjectionHead
+from pipeline.students.macs import count_params
+from pipeline.students.registry import build_student
+from pipeline.teachers.fingerprint import weights_fingerprint
+
+Wave = np.ndarray | torch.Tensor
+
+
+class AudioEncoder(nn.Module):
+    """Front-end + backbone as one graph: (batch, samples) at the front-end rate -> (batch, dim)."""
+
+    def __init__(self, frontend: LogMel, backbone: nn.Module):
+        super().__init__()
+        self.frontend, self.backbone = frontend, backbone
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch of raw waveforms."""
+        return self.backbone(self.frontend(waveforms))  # log-mels: (batch, mels, frames)
+
+
+def weighted_mean(rows: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
+    """(n, dim) rows averaged with non-negative `weights` (n,) -> (dim,)."""
+    w = torch.as_tensor(weights, dtype=rows.dtype, device=rows.device)
+    return (rows * w[:, None]).sum(dim=0) / w.sum()
+
+
+def like(reference: Wave, out: torch.Tensor) -> Wave:
+    """`out` as numpy when `reference` is numpy, else as a tensor on `reference`'s device."""
+    if isinstance(reference, torch.Tensor):
+        return out.to(reference.device)
+    return out.cpu().numpy()
+
+
+class StudentModel(nn.Module):
+    """A student checkpoint for use: embeddings, teacher-space projections, fine-tuning and export."""
+
+    def __init__(self, config: CheckpointConfig):
+        super().__init__()
+        self.config = config
+        backbone = build_student(config.student, config.student_options)
+        if backbone.embed_dim != config.embed_dim:
+            raise ValueError(f"checkpoint says embed_dim={config.embed_dim} but {config.student} "
+                             f"{config.student_options} builds {backbone.embed_dim}")
+        self.encoder = AudioEncoder(LogMel(config.frontend), backbone)
+        self.head = ProjectionHead(config.embed_dim, config.out_dim, HeadOptions(hidden=tuple(config.head_hidden)))
+        self.frozen = False
+        self.metrics: dict = {}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint) -> "StudentModel":
+        """Rebuild from a loaded checkpoint (strict: every tensor must match)."""
+        model = cls(ckpt.config)
+        model.encoder.backbone.load_state_dict(ckpt.student)
+        model.head.load_state_dict(ckpt.head)
+        model.metrics = ckpt.metrics
+        return model.eval()
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate (Hz) of the audio `forward` takes; other rates are resampled by `embed`."""
+        return self.config.frontend.sample_rate
+
+    @property
+    def window_samples(self) -> int:
+        """Segment length at `sample_rate`: the training example length."""
+        return self.config.window_samples
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of an embedding from `embed`."""
+        return self.config.embed_dim
+
+    @property
+    def params(self) -> int:
+        """Parameters of the backbone (the part that is exported; the front-end has none)."""
+        return count_params(self.encoder.backbone)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the backbone weights and front-end settings (the same as the evaluate stage's)."""
+        return weights_fingerprint(self.encoder.backbone.state_dict(), dataclasses.asdict(self.config.frontend))
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) at `sample_rate` -> (batch, embedding_dim)."""
+        return self.encoder(waveforms)
+
+    def segments(self, waveform: Wave, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+        """Resampled, zero-padded segments (n, window_samples) and the real samples in each (n,)."""
+        return split_segments(to_rate(waveform, sample_rate, self.sample_rate), self.window_samples)
+
+    def map_segments(self, fn: Callable[[torch.Tensor], torch.Tensor], segments: np.ndarray,
+                     batch_size: int = 16) -> torch.Tensor:
+        """`fn` over (n, samples) segments in batches, in eval mode without autograd -> (n, ...) on the CPU."""
+        device = next(self.parameters()).device
+        with evaluating(self):
+            outs = [fn(torch.from_numpy(segments[i: i + batch_size]).to(device)).float().cpu()
+                    for i in range(0, len(segments), batch_size)]
+        return torch.cat(outs)
+
+    def embed(self, waveform: Wave, sample_rate: int, batch_size: int = 16) -> Wave:
+        """(samples,) or (channels, samples) at any rate -> (n_segments, embedding_dim), one row per window."""
+        segs, _ = self.segments(waveform, sample_rate)
+        return like(waveform, self.map_segments(self.encoder, segs, batch_size))
+
+    def embed_clip(self, waveform: Wave, sample_rate: int, batch_size: int = 16) -> Wave:
+        """(embedding_dim,) clip embedding: segment embeddings averaged, weighted by their real samples."""
+        return self.reduce_segments(self.encoder, waveform, sample_rate, batch_size)
+
+    def project(self, waveform: Wave, sample_rate: int, batch_size: int = 16) -> Wave:
+        """(n_segments, out_dim): embeddings mapped by the training head into the teacher's space (or logits)."""
+        segs, _ = self.segments(waveform, sample_rate)
+        return like(waveform, self.map_segments(lambda x: self.head(self.encoder(x)), segs, batch_size))
+
+    def reduce_segments(self, fn: Callable[[torch.Tensor], torch.Tensor], waveform: Wave, sample_rate: int,
+                        batch_size: int = 16) -> Wave:
+        """`fn` on each segment, averaged over segments weighted by their real samples."""
+        segs, real = self.segments(waveform, sample_rate)
+        return like(waveform, weighted_mean(self.map_segments(fn, segs, batch_size), real))
+
+    def freeze_backbone(self) -> "StudentModel":
+        """Stop gradients into the backbone and keep it in eval mode (batch-norm statistics fixed)."""
+        self.frozen = True
+        self.encoder.requires_grad_(False)
+        return self.train(self.training)
+
+    def unfreeze_backbone(self) -> "StudentModel":
+        """Let the backbone train again."""
+        self.frozen = False
+        self.encoder.requires_grad_(True)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> "StudentModel":
+        """As nn.Module.train, except that a frozen backbone stays in eval mode."""
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def with_head(self, n_classes: int, hidden: Sequence[int] = ()) -> StudentClassifier:
+        """A copy of this student plus a fresh head (linear, or an MLP with `hidden` sizes) giving class logits."""
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        head = ProjectionHead(self.embedding_dim, n_classes, HeadOptions(hidden=tuple(hidden)))
+        return StudentClassifier(copy.deepcopy(self), head, n_classes)
+
+    def save(self, path: str | Path, metrics: dict | None = None) -> Path:
+        """Write this model (possibly fine-tuned) in the `student.pt` format."""
+        return save_student(path, self.encoder.backbone, self.head, self.config, metrics)
+
+
+def load_student(path: str | Path) -> StudentModel:
+    """A trained student from `student.pt` (or its folder), in eval mode on the CPU."""
+    return StudentModel.from_checkpoint(read_checkpoint(path))

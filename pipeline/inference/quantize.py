@@ -1,0 +1,80 @@
+"""Int8 versions of a student encoder for CPU deployment.
+
+`dynamic` quantises only nn.Linear weights (activations are quantised on the fly); in the CNN students
+the only Linear layers are the small squeeze-excitation gates, so it changes little. `static` is FX
+graph-mode post-training quantisation of the backbone: int8 convolutions and linears with activation
+ranges calibrated on real audio; the log-mel front-end stays float32 because STFT and log need the range.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.corpus import Corpus
+
+
+def quantize_dynamic_int8(encoder: nn.Module, calibration: np.ndarray) -> nn.Module:
+    """Linear layers with int8 weights; `calibration` is unused (dynamic ranges)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation notice, the API still works
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(encoder).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def quantize_static_int8(encoder: nn.Module, calibration: np.ndarray, batch_size: int = 8) -> nn.Module:
+    """Backbone convolutions and linears in int8 after observing `calibration` (n, samples) audio."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    engine = torch.backends.quantized.engine
+    mapping = get_default_qconfig_mapping(engine).set_module_name("frontend", None)
+    example = torch.from_numpy(calibration[:1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(copy.deepcopy(encoder).eval(), mapping, (example,))
+        with torch.no_grad():
+            for i in range(0, len(calibration), batch_size):
+                prepared(torch.from_numpy(calibration[i: i + batch_size]))
+        return contiguous_means(convert_fx(prepared))
+
+
+def contiguous_means(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Copy every `.mean` input to standard strides: quantised mean fails on channels-last (batch, C, 1, 1) maps.
+
+    `.contiguous()` would be a no-op there (size-1 dims count as contiguous either way), hence a clone.
+    """
+    for node in list(graph.graph.nodes):
+        if node.op == "call_method" and node.target == "mean":
+            with graph.graph.inserting_before(node):
+                flat = graph.graph.call_method("clone", (node.args[0],), {"memory_format": torch.contiguous_format})
+            node.replace_input_with(node.args[0], flat)
+    graph.recompile()
+    return graph
+
+
+QUANTIZERS: dict[str, Callable[[nn.Module, np.ndarray], nn.Module]] = {
+    "dynamic": quantize_dynamic_int8,
+    "static": quantize_static_int8,
+}
+
+
+def quantize(encoder: nn.Module, method: str, calibration: np.ndarray) -> nn.Module:
+    """Int8 copy of `encoder` by `method` (the original is left untouched)."""
+    if method not in QUANTIZERS:
+        raise ValueError(f"unknown int8 method {method!r}; valid: {sorted(QUANTIZERS)}")
+    return QUANTIZERS[method](encoder, calibration).eval()
+
+
+def noise_audio(n: int, samples: int, seed: int, amplitude: float = 0.1) -> np.ndarray:
+    """(n, samples) float32 Gaussian noise: check input, and calibration when no corpus is at hand."""
+    return (amplitude * np.random.default_rng(seed).standard_normal((n, samples))).astype(np.float32)
+
+
+def corpus_audio(corpus: Corpus, n: int, samples: int) -> np.ndarray:
+    """(n, samples) float32: the first `samples` of `n` clips spread evenly over the corpus (zero-padded)."""
+    rows = np.unique(np.linspace(0, len(corpus) - 1, min(n, len(corpus))).round().astype(int))
+    return np.stack([corpus.segment(int(r), 0, samples) for r in rows])

@@ -1,0 +1,55 @@
+"""Retention and gap closed on a hand example, and the files the report writes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.evaluate.report import ModelRow, gap_closed, results_table, retention, write_report
+
+ROWS = [
+    ModelRow("teacher", "teacher", {"A": (0.9, 0.02), "B": (0.7, 0.04)}, params=90_000_000, macs=50e9),
+    ModelRow("student", "student", {"A": (0.8, 0.03), "B": (0.6, 0.05)}, params=1_200_000, macs=0.3e9,
+             teacher="teacher"),
+    ModelRow("logmel", "baseline", {"A": (0.5, 0.01), "B": (0.3, 0.0)}),
+]
+
+
+def test_retention_and_gap_closed_hand_example():
+    # averages: teacher 0.8, student 0.7, logmel 0.4 -> retention 0.7/0.8 = 87.5 %, gap (0.3)/(0.4) = 75 %
+    df = results_table(ROWS).set_index("model")
+    assert df.loc["student", "average"] == pytest.approx(0.7)
+    assert df.loc["student", "retention"] == pytest.approx(87.5)
+    assert df.loc["student", "gap_closed"] == pytest.approx(75.0)
+    assert df.loc[["teacher", "logmel"], "retention"].isna().all()
+    assert retention(0.7, 0.8) == pytest.approx(87.5)
+    assert gap_closed(0.3, 0.8, 0.4) == pytest.approx(-25.0)  # worse than the baseline
+    assert pd.isna(gap_closed(0.7, 0.4, 0.4)) and pd.isna(retention(0.7, None))
+
+
+def test_write_report_files(tmp_path: Path):
+    text = write_report(ROWS, tmp_path)
+    assert (tmp_path / "report.md").read_text() == text
+    lines = text.splitlines()
+    assert lines[0].split("|")[1].strip() == "model" and "90.0 ± 2.0" in lines[2]
+    assert "87.5" in lines[3] and "75.0" in lines[3] and "1.2M" in lines[3]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["student/A"] == pytest.approx(0.8) and metrics["student/A_ci"] == pytest.approx(0.03)
+    assert metrics["student/average"] == pytest.approx(0.7) and metrics["student/retention"] == pytest.approx(87.5)
+    assert "teacher/retention" not in metrics
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert results["model"].tolist() == ["teacher", "student", "logmel"]
+    assert results.loc[1, "gap_closed"] == pytest.approx(75.0)
+    assert len(pd.read_csv(tmp_path / "plots" / "scores.csv")) == 6
+    assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_rows():
+    with pytest.raises(ValueError, match="unknown kind"):
+        ModelRow("x", "distilled")
+    with pytest.raises(ValueError, match="unique"):
+        results_table([ROWS[0], ROWS[0]])
+    with pytest.raises(ValueError, match="not among the models"):
+        results_table([ROWS[1]])

@@ -1,0 +1,78 @@
+"""Smoke test of `ssondo embed` through click, with a small TorchScript teacher on a tiny corpus."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from torch import nn
+
+from pipeline.audio.decode import resample
+from pipeline.store import open_current, verify_store
+from stages.embed import main
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
+
+
+class FrameNet(nn.Module):
+    """Strided conv over the waveform, tanh, mean over frames: a real (batch, samples) -> (batch, 6) model."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv1d(1, 6, kernel_size=64, stride=32)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(waveforms[:, None, :])).mean(dim=-1)
+
+
+def write_params(tmp_path, **embed) -> str:
+    model = tmp_path / "frame_net.pt"
+    torch.jit.save(torch.jit.script(FrameNet().eval()), str(model))
+    params = {"base": {"num_threads": 1},
+              "audio": {"window_seconds": 1.0, "hop_seconds": 1.0, "last_window": "pad"},
+              "embed": {"teachers": ["torchscript"], "dtype": "float16", "batch_size": 4, "workers": 1,
+                        "chunk_rows": 4, "shard_rows": 8, "device": "cpu",
+                        "options": {"torchscript": {"path": str(model), "sample_rate": 8000, "embed_dim": 6}},
+                        **embed}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return str(path)
+
+
+def test_embed_stage(tiny_corpus, tmp_path):
+    params, out = write_params(tmp_path), str(tmp_path / "emb")
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--out", out]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "written: 12 clips" in first.output and "NaN rows 0" in first.output
+    store = open_current(out, tiny_corpus.fingerprint)
+    report = json.loads((tmp_path / "emb" / "report.json").read_text())
+    assert (report["clips"], report["dim"], report["windows"], report["teacher"]) == \
+        (12, 6, store.layout.n_windows, "torchscript")
+    assert verify_store(store.url, tiny_corpus.fingerprint) == []
+    # clip rows = mean over the clip's 1 s windows of FrameNet on 8 kHz audio, computed here directly
+    net, clip = FrameNet().eval(), store.array("clip")[:].astype(np.float64)
+    for row in (0, 11):
+        wave = resample(tiny_corpus.clip(row), 16000, 8000)
+        starts = range(0, len(wave) if len(wave) > 8000 else 1, 8000)
+        windows = np.stack([np.pad(wave[s: s + 8000], (0, 8000 - len(wave[s: s + 8000]))) for s in starts])
+        with torch.no_grad():
+            want = net(torch.from_numpy(windows.astype(np.float32))).numpy().mean(0)
+        np.testing.assert_allclose(clip[row], want, rtol=5e-3, atol=2e-3)
+
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "reused (already complete): 12 clips" in again.output
+
+
+def test_embed_stage_errors(tiny_corpus, tmp_path):
+    params = write_params(tmp_path)
+    unlisted = CliRunner().invoke(main, ["--params", params, "--teacher", "aisfx", "--corpus", tiny_corpus.path])
+    assert unlisted.exit_code != 0 and "'aisfx' is not listed" in unlisted.output
+    missing = CliRunner().invoke(main, ["--params", params, "--corpus", str(tmp_path / "none.h5")])
+    assert missing.exit_code != 0 and "does not exist; run `ssondo prepare` first" in missing.output
+    bad = CliRunner().invoke(main, ["--params", write_params(tmp_path, shard_rows=6), "--corpus", tiny_corpus.path])
+    assert bad.exit_code != 0 and "embed.shard_rows" in bad.output

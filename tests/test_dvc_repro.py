@@ -1,0 +1,90 @@
+"""End to end: `dvc repro` of the whole project in a temporary copy, on a tiny params set."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "base": {"num_threads": 1},
+    "demo": {"scale": 0.04, "n_task_instrument": 48, "n_task_speech": 48, "workers": 1},
+    "prepare": {"workers": 1},
+    "embed": {"batch_size": 8, "workers": 0, "chunk_rows": 16, "shard_rows": 32},
+    "cluster": {"k": 4, "sweep": [3], "batch_size": 32, "init_size": 40, "metric_sample": 60, "map_sample": 60},
+    "train": {"epochs": 1, "epoch_size": 64, "batch_size": 16, "workers": 0, "val_max_rows": 16,
+              "student_options": {"width": 0.1}},
+}
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A git + DVC copy of the tracked project files with tiny params, after one `dvc repro`."""
+    dest = tmp_path_factory.mktemp("project")
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    params = deep_update(yaml.safe_load((dest / "params.yaml").read_text()), TINY)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
+        run(cmd, dest)
+    run(["dvc", "repro"], dest)
+    return dest
+
+
+@pytest.mark.slow
+def test_repro_builds_every_stage(project: Path):
+    assert (project / "cache/demo/manifest.csv").exists()
+    assert (project / "cache/corpus/corpus.h5").exists()
+    assert (project / "cache/embeddings/aisfx/store.json").exists()
+    assert (project / "cache/clusters/aisfx-k4/index.parquet").exists()
+    assert (project / "cache/students/demo/student.pt").exists()
+
+
+@pytest.mark.slow
+def test_second_repro_is_a_no_op(project: Path):
+    status = run(["dvc", "status"], project)
+    assert "changed" not in status, status
+    out = run(["dvc", "repro"], project)
+    assert "Running stage" not in out, out
+
+
+@pytest.mark.slow
+def test_sample_rate_change_invalidates_prepare_not_demo(project: Path):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["audio"]["sample_rate"] = 16000
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        status = run(["dvc", "status", "--json"], project)
+    finally:
+        params["audio"]["sample_rate"] = 32000
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    import json
+    changed = set(json.loads(status.strip().splitlines()[-1]))
+    assert "prepare" in changed
+    assert "demo-corpus" not in changed

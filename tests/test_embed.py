@@ -1,0 +1,268 @@
+"""Extraction: values, reuse, NaN handling, resume after SIGKILL, 2-process gloo, and the store lock."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toy_teacher import ToyTeacher
+
+from pipeline.audio.decode import resample
+from pipeline.corpus import Corpus, CorpusWriter
+from pipeline.embed import EmbedConfig, extract, shard_batches, window_index
+from pipeline.store import EmbeddingStore, verify_store
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPERS = ROOT / "tests" / "helpers"
+RATE, TEACHER_RATE = 16000, 8000
+# 0.25 s windows over 12 clips of 0.2..1.63 s -> 48 windows; 12 shards of 4 rows, batches of 2
+CFG = dict(window_seconds=0.25, hop_seconds=0.25, last_window="pad", dtype="float16", batch_size=2, workers=0,
+           chunk_rows=2, shard_rows=4, device="cpu")
+
+# Runs `extract` with the toy teacher (optionally sleeping per batch) in its own process; under torchrun each
+# rank joins a gloo group. Every shard a rank writes is logged to <out>/wrote-<rank>.json.
+SCRIPT = r"""
+import json, sys, time
+sys.path.insert(0, {helpers!r})
+import torch
+torch.set_num_threads(1)
+from toy_teacher import ToyTeacher
+from pipeline import distributed
+from pipeline.corpus import Corpus
+from pipeline.embed import EmbedConfig, extract
+from pipeline.locks import LockHeld
+from pipeline.store import EmbeddingStore
+
+args = json.loads(sys.argv[1])
+info = distributed.discover()
+wrote, write = [], EmbeddingStore.write_shard
+def logged(self, shard, *rest):
+    write(self, shard, *rest)
+    wrote.append(shard)
+    with open(f"{{args['out']}}/wrote-{{info.rank}}.json", "w") as f:
+        json.dump(wrote, f)
+EmbeddingStore.write_shard = logged
+
+teacher = ToyTeacher(sample_rate={rate})
+embed = teacher.embed
+def slow(waves, lengths=None):
+    time.sleep(args["sleep"])
+    return embed(waves, lengths)
+teacher.embed = slow
+distributed.init(info, torch.device("cpu"))
+try:
+    result = extract(EmbedConfig(**args["cfg"]), teacher, Corpus(args["corpus"]), args["out"], info)
+except LockHeld as exc:
+    print("LOCKHELD", exc, flush=True)
+    sys.exit(3)
+finally:
+    distributed.shutdown()
+print("RESULT", json.dumps({{"rank": info.rank, "url": result.url, "reused": result.reused}}), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    """12 clips of noisy tones, 0.2 to 1.63 s at 16 kHz."""
+    path = tmp_path_factory.mktemp("corpus") / "corpus.h5"
+    writer, rng = CorpusWriter(path, RATE), np.random.default_rng(0)
+    for i in range(12):
+        n = int((0.2 + 0.13 * i) * RATE)
+        t = np.arange(n) / RATE
+        writer.append(f"c{i}", (0.4 * np.sin(2 * np.pi * (150 + 70 * i) * t) + 0.05 * rng.standard_normal(n))
+                      .astype(np.float32))
+    writer.close()
+    return Corpus(path)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, tmp_path_factory):
+    """An uninterrupted single-process run: (result, snapshot, teacher calls)."""
+    out = str(tmp_path_factory.mktemp("ref"))
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, out)
+    return result, snapshot(result.url), teacher.calls
+
+
+def snapshot(url: str) -> dict:
+    """Every array's dtype, shape and bytes, plus each shard's ledger checksum."""
+    store = EmbeddingStore.open(url)
+    with warnings.catch_warnings():  # zarr warns about the ledger folder and report.json beside the arrays
+        warnings.simplefilter("ignore")
+        names = sorted(store.group.array_keys())
+    arrays = {k: (a.dtype.str, a.shape, a.tobytes()) for k in names for a in [store.array(k)[:]]}
+    return {"arrays": arrays, "ledger": {s: store.ledger_entry(s)["checksum"] for s in sorted(store.done_shards())},
+            "complete": store.complete}
+
+
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "run_extract.py"
+    path.write_text(SCRIPT.format(helpers=str(HELPERS), rate=TEACHER_RATE))
+    return path
+
+
+def launch(tmp_path: Path, corpus: Corpus, out: Path, sleep: float, torchrun: bool = False) -> subprocess.Popen:
+    args = json.dumps({"cfg": CFG, "corpus": corpus.path, "out": str(out), "sleep": sleep})
+    cmd = [sys.executable, str(script(tmp_path)), args]
+    if torchrun:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+               *cmd[1:]]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    out.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_rows_are_the_teachers_output_per_window(corpus, reference):
+    result, snap, calls = reference
+    store = EmbeddingStore.open(result.url).require_complete(corpus.fingerprint)
+    index = window_index(corpus.lengths, 4000, 4000, "pad")
+    assert store.layout.n_windows == 48 == len(index["window_clip"]) and store.layout.n_shards == 12
+    for k, v in index.items():
+        assert np.array_equal(store.array(k)[:], v)
+    assert calls == len(shard_batches(store.layout, list(range(12)), 2)) == 24
+    # each window on its own: cut from the clip, resampled, zero-padded, embedded in a batch of one
+    teacher, stored = ToyTeacher(sample_rate=TEACHER_RATE), store.array("window")[:].astype(np.float32)
+    for row in (0, 7, 23, 47):
+        clip, start = int(index["window_clip"][row]), int(index["window_start"][row])
+        wave = np.zeros(2000, np.float32)
+        piece = resample(corpus.clip(clip)[start: start + 4000], RATE, TEACHER_RATE)[:2000]
+        wave[: len(piece)] = piece
+        want = teacher.embed(torch.from_numpy(wave)[None]).numpy()[0]
+        np.testing.assert_allclose(stored[row], want, rtol=2e-3, atol=2e-3)
+    means = [stored[index["window_clip"] == c].astype(np.float64).mean(0) for c in range(12)]
+    np.testing.assert_allclose(store.array("clip")[:].astype(np.float64), np.stack(means), rtol=2e-3, atol=1e-3)
+    assert store.array("window_valid")[:].all() and store.array("clip_valid")[:].all()
+    report = result.report
+    assert (report["clips"], report["windows"], report["dim"], report["nan_rows"], report["invalid_clips"]) == \
+        (12, 48, 24, 0, 0)
+    assert verify_store(result.url, corpus.fingerprint) == []
+
+
+def test_reuse_and_separate_stores(corpus, reference, tmp_path):
+    result, snap, _ = reference
+    out = str(Path(result.url).parents[1])
+    again = ToyTeacher(sample_rate=TEACHER_RATE)
+    second = extract(EmbedConfig(teacher="toy", **CFG), again, corpus, out)
+    assert (second.reused, second.url, again.calls) == (True, result.url, 0)
+    assert second.report == result.report
+    other_window = extract(EmbedConfig(teacher="toy", **dict(CFG, window_seconds=0.5)),
+                           ToyTeacher(sample_rate=TEACHER_RATE), corpus, out)
+    other_teacher = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE, seed=1),
+                            corpus, out)
+    urls = {result.url, other_window.url, other_teacher.url}
+    assert len(urls) == 3 and not other_window.reused and not other_teacher.reused
+    assert EmbeddingStore.open(other_window.url).layout.n_windows == len(
+        window_index(corpus.lengths, 8000, 4000, "pad")["window_clip"]) == 37
+    assert snapshot(result.url) == snap  # the first store was never touched
+
+
+def test_nan_rows_are_flagged_and_zeroed(corpus, tmp_path):
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE, nan_every=2)
+    result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(tmp_path))
+    store = EmbeddingStore.open(result.url)
+    # batches of 2 start at shard starts (multiples of 4), so the toy teacher's NaN rows are the even rows
+    rows = np.arange(48)
+    want_valid = rows % 2 == 1
+    assert np.array_equal(store.array("window_valid")[:], want_valid)
+    window = store.array("window")[:]
+    assert np.isfinite(window).all() and not window[~want_valid].any() and np.abs(window[want_valid]).min(1).all()
+    assert [store.ledger_entry(s)["nan_rows"] for s in range(12)] == [2] * 12
+    assert result.report["nan_rows"] == 24
+    clip_of = store.array("window_clip")[:]
+    want_clip_valid = np.array([want_valid[clip_of == c].any() for c in range(12)])
+    assert want_clip_valid.tolist() == [False] + [True] * 11  # clip 0 has one window, row 0
+    assert np.array_equal(store.array("clip_valid")[:], want_clip_valid)
+    assert result.report["invalid_clips"] == 1 and not store.array("clip")[0].any()
+    mean = window[(clip_of == 3) & want_valid].astype(np.float64).mean(0)
+    np.testing.assert_allclose(store.array("clip")[3].astype(np.float64), mean, rtol=1e-3, atol=1e-4)
+    assert verify_store(result.url) == []
+
+
+class LoudToy(ToyTeacher):
+    """Rows past float16's range on the first row of every batch."""
+
+    def embed(self, waveforms, lengths=None):
+        out = super().embed(waveforms, lengths)
+        out[0] *= 1e6
+        return out
+
+
+def test_float16_overflow_counts_as_invalid(corpus, tmp_path):
+    result = extract(EmbedConfig(teacher="toy", **CFG), LoudToy(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
+    valid = EmbeddingStore.open(result.url).array("window_valid")[:]
+    assert np.array_equal(valid, np.arange(48) % 2 == 1) and result.report["nan_rows"] == 24
+    wide = extract(EmbedConfig(teacher="toy", **dict(CFG, dtype="float32")), LoudToy(sample_rate=TEACHER_RATE),
+                   corpus, str(tmp_path))
+    assert EmbeddingStore.open(wide.url).array("window_valid")[:].all()
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early:\n{proc.stdout.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("timed out waiting for the subprocess")
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("kill_after", [0, 1, 6])
+def test_resume_after_sigkill_is_bit_identical(corpus, reference, tmp_path, kill_after):
+    """kill_after=0 kills as soon as the store folder appears (usually mid-creation)."""
+    out = tmp_path / "out"
+    proc = launch(tmp_path, corpus, out, sleep=0.15)
+    stores = out / "stores"
+    if kill_after == 0:
+        wait_for(lambda: any(p.is_dir() for p in stores.glob("*")), proc)
+    else:
+        wait_for(lambda: len(list(stores.glob("*/ledger/shard-*.json"))) >= kill_after, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    url = str(stores / reference[0].fingerprint)
+    done = EmbeddingStore.open(url).done_shards() if (Path(url) / "ledger").exists() else set()
+    assert len(done) < 12 and len(done) >= kill_after
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(out))
+    assert not result.reused and result.url == url
+    assert teacher.calls == 2 * (12 - len(done))  # only the unfinished shards were embedded again
+    assert snapshot(url) == reference[1]
+
+
+def test_two_process_gloo_matches_one_process(corpus, reference, tmp_path):
+    out = tmp_path / "out"
+    proc = launch(tmp_path, corpus, out, sleep=0.0, torchrun=True)
+    log, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, log
+    results = sorted((json.loads(line.split("RESULT", 1)[1]) for line in log.splitlines() if "RESULT" in line),
+                     key=lambda r: r["rank"])
+    assert [r["rank"] for r in results] == [0, 1] and all(not r["reused"] for r in results)
+    assert snapshot(results[0]["url"]) == reference[1]  # bitwise equal, ledger checksums included
+    wrote = {r: json.loads((out / f"wrote-{r}.json").read_text()) for r in (0, 1)}
+    assert sorted(wrote[0]) == list(range(0, 12, 2)) and sorted(wrote[1]) == list(range(1, 12, 2))
+
+
+def test_concurrent_runs_one_waits_out_with_lockheld(corpus, reference, tmp_path):
+    out = tmp_path / "out"
+    procs = [launch(tmp_path, corpus, out, sleep=0.05) for _ in range(2)]
+    logs = [p.communicate(timeout=120)[0] for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 3], logs
+    loser = [i for i, p in enumerate(procs) if p.returncode == 3][0]
+    winner = procs[1 - loser]
+    assert f"(pid {winner.pid})" in logs[loser] and "being written by another process" in logs[loser]
+    url = json.loads(logs[1 - loser].split("RESULT", 1)[1])["url"]
+    assert verify_store(url, corpus.fingerprint) == []
+    assert snapshot(url) == reference[1]

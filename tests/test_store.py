@@ -1,0 +1,181 @@
+"""The embedding store: round trip, ledger, completeness, pointers and verification."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline.store import (EmbeddingStore, StoreError, StoreLayout, current_url, open_current, store_fingerprint,
+                            verify_store, write_pointer)
+
+# 5 clips with 3, 1, 4, 2, 2 windows -> 12 windows; shards of 4 rows hold chunks of 2 rows
+WINDOWS_PER_CLIP = [3, 1, 4, 2, 2]
+LAYOUT = StoreLayout(n_clips=5, n_windows=12, dim=6, dtype="float16", chunk_rows=2, shard_rows=4)
+
+
+def meta(corpus: str = "corpus-a", teacher: str = "w0") -> dict:
+    m = {"teacher": "toy", "teacher_fingerprint": teacher, "teacher_sample_rate": 8000, "corpus_fingerprint": corpus,
+         "corpus_sample_rate": 16000, "window_seconds": 0.25, "hop_seconds": 0.25, "last_window": "pad",
+         "dtype": "float16", "pooling": "mean"}
+    return dict(m, store_fingerprint=store_fingerprint(m))
+
+
+def index() -> dict[str, np.ndarray]:
+    clip = np.repeat(np.arange(5), WINDOWS_PER_CLIP)
+    start = np.concatenate([np.arange(n) * 4000 for n in WINDOWS_PER_CLIP])
+    return {"window_clip": clip, "window_start": start, "window_length": np.full(12, 4000)}
+
+
+def rows_and_mask(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(12, 6) embeddings; clip 1's only window and one window of clip 2 are invalid (stored as zeros)."""
+    emb = np.random.default_rng(seed).standard_normal((12, 6)).astype(np.float32)
+    valid = np.ones(12, dtype=bool)
+    valid[[3, 5]] = False
+    emb[~valid] = 0
+    return emb, valid
+
+
+def build(url: str, shards=(0, 1, 2), finalise: bool = True, **kw) -> EmbeddingStore:
+    store = EmbeddingStore.create(url, LAYOUT, meta(**kw), index())
+    emb, valid = rows_and_mask()
+    for s in shards:
+        lo, hi = LAYOUT.shard_range(s)
+        store.write_shard(s, emb[lo:hi], valid[lo:hi], {"nan_rows": int((~valid[lo:hi]).sum()), "zero_rows": 0,
+                                                        "rows": hi - lo})
+    if finalise:
+        store.finalise()
+    return store
+
+
+def test_round_trip(tmp_path):
+    url = str(tmp_path / "s")
+    build(url)
+    store = EmbeddingStore.open(url).require_complete("corpus-a")
+    emb, valid = rows_and_mask()
+    stored = store.array("window")[:]
+    assert stored.dtype == np.float16 and np.array_equal(stored, emb.astype(np.float16))
+    assert np.array_equal(store.array("window_valid")[:], valid)
+    for name, values in index().items():
+        got = store.array(name)[:]
+        assert got.dtype == np.int64 and np.array_equal(got, values)
+    # clip = mean of the clip's valid fp16 windows, computed here clip by clip
+    clip_of = index()["window_clip"]
+    for c in range(5):
+        keep = (clip_of == c) & valid
+        want = emb.astype(np.float16)[keep].astype(np.float64).mean(0) if keep.any() else np.zeros(6)
+        np.testing.assert_allclose(store.array("clip")[c].astype(np.float64), want, rtol=1e-3, atol=1e-4)
+    assert store.array("clip_valid")[:].tolist() == [True, False, True, True, True]
+    assert store.complete and store.dim == 6 and store.layout == LAYOUT
+    assert store.fingerprint == meta()["store_fingerprint"] and store.attrs["format_version"] == 1
+    assert json.loads((tmp_path / "s" / "zarr.json").read_text())["zarr_format"] == 3
+    # the ledger checksum is sha256 over the shard's fp16 bytes then its bool mask
+    lo, hi = LAYOUT.shard_range(1)
+    want = hashlib.sha256(emb[lo:hi].astype(np.float16).tobytes() + valid[lo:hi].tobytes()).hexdigest()
+    entry = store.ledger_entry(1)
+    assert (entry["checksum"], entry["start"], entry["stop"], entry["nan_rows"]) == (want, 4, 8, 1)
+    assert verify_store(url, "corpus-a") == []
+
+
+def test_layout_and_write_checks(tmp_path):
+    assert (LAYOUT.n_shards, LAYOUT.shard_range(2)) == (3, (8, 12))
+    store = build(str(tmp_path / "s"), shards=(), finalise=False)
+    with pytest.raises(StoreError, match=r"expected \(4, 6\)"):
+        store.write_shard(0, np.zeros((3, 6)), np.ones(3, bool), {})
+    with pytest.raises(FileExistsError):
+        EmbeddingStore.create(str(tmp_path / "s"), LAYOUT, meta(), index())
+
+
+def test_incomplete_store_is_refused(tmp_path):
+    store = build(str(tmp_path / "s"), shards=(0, 2), finalise=False)
+    assert store.done_shards() == {0, 2}
+    with pytest.raises(StoreError, match=r"incomplete \(2/3 shards written\); re-run `ssondo embed` to resume"):
+        store.require_complete()
+    with pytest.raises(StoreError, match=r"cannot finalise, 1 shard\(s\) not written: \[1\]"):
+        store.finalise()
+    problems = verify_store(store.url)
+    assert any("not marked complete" in p for p in problems)
+    assert any("1/3 shard(s) not written: [1]" in p for p in problems)
+
+
+def test_corpus_mismatch(tmp_path):
+    store = build(str(tmp_path / "s"))
+    with pytest.raises(StoreError, match="built from corpus corpus-a but the corpus is corpus-b; re-run `ssondo embed`"):
+        store.require_complete("corpus-b")
+    assert verify_store(store.url, "corpus-b") == [
+        "built from corpus corpus-a, but the given corpus is corpus-b"]
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(StoreError, match="missing zarr.json"):
+        EmbeddingStore.open(str(tmp_path / "nothing"))
+    zarr.open_group(str(tmp_path / "plain"), mode="w")
+    with pytest.raises(StoreError, match="not an embedding store"):
+        EmbeddingStore.open(str(tmp_path / "plain"))
+
+
+def test_open_current(tmp_path):
+    out = str(tmp_path / "out")
+    with pytest.raises(StoreError, match="no store.json.*run `ssondo embed`"):
+        open_current(out)
+    partial = build(f"{out}/stores/a", shards=(0,), finalise=False)
+    write_pointer(out, partial)
+    assert json.loads((tmp_path / "out" / "store.json").read_text())["store"] == "stores/a"
+    with pytest.raises(StoreError, match="incomplete"):
+        open_current(out)
+    done = build(f"{out}/stores/b", corpus="corpus-b")
+    write_pointer(out, done)
+    assert current_url(out) == f"{out}/stores/b"
+    assert open_current(out, "corpus-b").fingerprint == meta(corpus="corpus-b")["store_fingerprint"]
+    with pytest.raises(StoreError, match="built from corpus corpus-b"):
+        open_current(out, "corpus-a")
+    shutil.rmtree(tmp_path / "out" / "stores" / "b")
+    with pytest.raises(StoreError, match="no embedding store"):
+        open_current(out)
+
+
+def test_fingerprint_depends_on_what_made_the_rows():
+    base = meta()
+    assert store_fingerprint(base) == store_fingerprint(dict(base, created="later", teacher="renamed"))
+    for key, value in [("teacher_fingerprint", "w1"), ("corpus_fingerprint", "x"), ("window_seconds", 0.5),
+                       ("hop_seconds", 0.125), ("last_window", "drop"), ("dtype", "float32"),
+                       ("teacher_sample_rate", 16000)]:
+        assert store_fingerprint(dict(base, **{key: value})) != store_fingerprint(base), key
+
+
+def test_verify_finds_tampering(tmp_path):
+    url = str(tmp_path / "s")
+    build(url)
+    # a changed value written through zarr decodes fine, but no longer matches the ledger checksum
+    arr = zarr.open_array(f"{url}/window", mode="r+")
+    arr[4, 2] = 7.0  # a valid row of clip 2
+    arr[5, 2] = 1.0  # an invalid row, which must stay zero
+    problems = verify_store(url)
+    assert problems[:2] == ["shard 1: checksum mismatch, stored rows 4:8 differ from what was written",
+                            "shard 1: rows flagged invalid are not stored as zeros"]
+    assert problems[2].startswith("clip: differs from the mean of valid windows") and len(problems) == 3
+    (tmp_path / "s" / "ledger" / "shard-000002.json").unlink()
+    assert any("1/3 shard(s) not written: [2]" in p for p in verify_store(url))
+
+
+def test_verify_finds_wrong_clip_means_and_counts(tmp_path):
+    url = str(tmp_path / "s")
+    build(url)
+    zarr.open_array(f"{url}/clip", mode="r+")[0, 0] = 100.0
+    entry = json.loads((tmp_path / "s" / "ledger" / "shard-000000.json").read_text())
+    entry["nan_rows"] = 3
+    (tmp_path / "s" / "ledger" / "shard-000000.json").write_text(json.dumps(entry))
+    problems = verify_store(url)
+    assert "shard 0: ledger counts 3 invalid row(s), the mask has 1" in problems
+    assert any(p.startswith("clip: differs from the mean of valid windows") for p in problems)
+
+
+def test_info(tmp_path):
+    store = build(str(tmp_path / "s"))
+    info = store.info()
+    assert (info["n_clips"], info["n_windows"], info["dim"], info["n_shards"], info["shards_done"]) == (5, 12, 6, 3, 3)
+    assert (info["nan_rows"], info["invalid_clips"], info["complete"], info["teacher"]) == (2, 1, True, "toy")
+    assert info["disk_bytes"] > 0

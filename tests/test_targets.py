@@ -1,0 +1,87 @@
+"""Teacher targets: in-RAM and chunked readers agree, chunks are read whole, several teachers are normalised."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import zarr
+from toy_teacher import ToyTeacher
+from train_setup import BandTeacher, make_corpus, make_store
+
+from pipeline.sampling import epoch_draws
+from pipeline.store import StoreError
+from pipeline.targets import ChunkTargets, RamTargets, block_order, load_targets
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """One corpus, two teachers' stores with small chunks (8 rows) so reads span many chunks."""
+    root = tmp_path_factory.mktemp("targets")
+    corpus = make_corpus(root, n=20)
+    band = make_store(corpus, root / "band", BandTeacher(dim=12))
+    toy = make_store(corpus, root / "toy", ToyTeacher(dim=6), dtype="float16")
+    return corpus, band, toy
+
+
+@pytest.fixture
+def zarr_reads(monkeypatch):
+    """Record (array name, selection) of every zarr Array read."""
+    reads = []
+    original = zarr.Array.__getitem__
+
+    def counting(self, selection):
+        reads.append((self.name, selection))
+        return original(self, selection)
+    monkeypatch.setattr(zarr.Array, "__getitem__", counting)
+    return reads
+
+
+@pytest.mark.parametrize("level", ["clip", "window"])
+def test_ram_and_chunk_targets_give_identical_rows(stores, level):
+    _, band, _ = stores
+    ram = load_targets([band], level, memory_budget_bytes=1 << 30)
+    chunked = load_targets([band], level, memory_budget_bytes=0)
+    assert isinstance(ram, RamTargets) and isinstance(chunked, ChunkTargets)
+    n = band.array(level).shape[0]
+    rows = np.random.default_rng(0).integers(0, n, size=3 * n)
+    assert torch.equal(ram.get(rows), chunked.get(rows))
+    assert np.array_equal(ram.get(rows).numpy(), band.array(level)[:][rows].astype(np.float32))
+    assert ram.dim == chunked.dim == 12
+    assert np.array_equal(ram.valid, chunked.valid)
+
+
+def test_chunk_targets_read_whole_chunks_once_per_block(stores, zarr_reads):
+    _, band, _ = stores
+    targets = load_targets([band], "window", memory_budget_bytes=0, cache_chunks=4)
+    n, chunk = band.array("window").shape[0], targets.chunk_rows
+    draws = epoch_draws(np.ones(n), 4 * n, seed=0, epoch=0)
+    plan = block_order(draws, chunk, 4, np.random.default_rng(0))
+    zarr_reads.clear()
+    for lo in range(0, len(plan), 16):  # batches of 16, as the loop asks for them
+        targets.get(plan[lo: lo + 16])
+    reads = [sel for name, sel in zarr_reads if name.endswith("/window")]
+    assert all(isinstance(s, slice) and s.start % chunk == 0 and s.stop - s.start == chunk for s in reads)
+    assert len(reads) == len(np.unique(plan // chunk))  # each chunk read exactly once in the epoch
+    assert len(reads) < len(plan) / 10  # never a read per row
+
+
+def test_several_teachers_are_normalised_per_teacher_and_concatenated(stores):
+    _, band, toy = stores
+    for budget in (1 << 30, 0):
+        targets = load_targets([band, toy], "clip", memory_budget_bytes=budget)
+        rows = np.arange(band.array("clip").shape[0])
+        got = targets.get(rows).numpy()  # (clips, 12 + 6)
+        assert got.shape == (len(rows), 18) and targets.dim == 18
+        for block, store in ((got[:, :12], band), (got[:, 12:], toy)):
+            raw = store.array("clip")[:].astype(np.float32)
+            assert np.allclose(block, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
+            assert np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-5)
+
+
+def test_stores_with_different_rows_are_refused(stores, tmp_path):
+    corpus, band, _ = stores
+    other = make_store(corpus, tmp_path / "wide", BandTeacher(dim=12, seed=1), window_seconds=0.25)
+    with pytest.raises(StoreError, match="disagree"):
+        load_targets([band, other], "window")
+    with pytest.raises(ValueError, match="clip' or 'window"):
+        load_targets([band], "frame")

@@ -1,0 +1,119 @@
+"""What the training loop reads: targets, sampling weights (balanced or uniform) and validation rows."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from toy_teacher import ToyTeacher
+from train_setup import CLASSES, BandTeacher, make_corpus, make_store, tiny_config
+
+from pipeline.cluster.config import ClusterError
+from pipeline.cluster.index import load_index, write_index
+from pipeline.sampling import epoch_draws
+from pipeline.store import StoreError
+from pipeline.targets import RamTargets
+from pipeline.train import validation_rows
+from pipeline.train_data import distill_data, supervised_data
+
+WINDOW = 8000
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A 30-clip corpus (every 5th clip split=valid) and a band-teacher store."""
+    root = tmp_path_factory.mktemp("train_data")
+    corpus = make_corpus(root, n=30)
+    return root, corpus, make_store(corpus, root / "band", BandTeacher())
+
+
+def _index(folder, store, corpus, weights):
+    clusters = np.arange(len(corpus)) % 3
+    write_index(folder, corpus.manifest()["clip_id"].to_numpy(), clusters, np.zeros(len(corpus)), weights,
+                {"store_fingerprint": store.fingerprint})
+    return str(folder)
+
+
+def test_uniform_weights_skip_validation_rows(setup):
+    _, corpus, store = setup
+    data = distill_data(tiny_config(), corpus, [store], WINDOW, None, None)
+    split = corpus.manifest()["split"].to_numpy()
+    assert np.array_equal(data.val_rows, np.flatnonzero(split == "valid"))
+    assert np.all(data.weights[data.val_rows] == 0)
+    assert np.allclose(data.weights[split == "train"], data.weights[split == "train"][0])
+    assert isinstance(data.targets, RamTargets) and data.targets.dim == store.dim
+    assert data.meta["store_fingerprints"] == [store.fingerprint]
+    assert data.meta["corpus_fingerprint"] == corpus.fingerprint and data.window_clip is None
+
+
+def test_balanced_weights_come_from_the_cluster_index(setup, tmp_path):
+    _, corpus, store = setup
+    raw = 1.0 + np.arange(len(corpus)) % 3  # index weights 1, 2, 3, ...
+    path = _index(tmp_path / "index", store, corpus, raw)
+    data = distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, path, load_index)
+    train = data.weights > 0
+    assert np.array_equal(np.flatnonzero(~train), data.val_rows)
+    ratio = data.weights[train] / raw[train]
+    assert np.allclose(ratio, ratio[0])  # proportional to the index weights
+    draws = epoch_draws(data.weights, 3000, 0, 0)
+    assert not np.isin(draws, data.val_rows).any()
+
+
+def test_balanced_sampler_refuses_a_foreign_or_missing_index(setup, tmp_path):
+    root, corpus, store = setup
+    other = make_store(corpus, root / "band2", BandTeacher(seed=7))
+    path = _index(tmp_path / "index", other, corpus, np.ones(len(corpus)))
+    with pytest.raises(ClusterError, match="built from store"):
+        distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, path, load_index)
+    with pytest.raises(ValueError, match="cluster index"):
+        distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, None, None)
+    with pytest.raises(ValueError, match="exactly one teacher"):
+        distill_data(tiny_config(sampler="balanced"), corpus, [store, other], WINDOW, path, load_index)
+
+
+def test_invalid_clips_get_no_weight(setup, tmp_path):
+    _, corpus, _ = setup
+    # one window per clip; every 3rd row of each batch of 8 is NaN -> those clips have no valid window
+    nan_store = make_store(corpus, tmp_path / "nan", ToyTeacher(nan_every=3), window_seconds=2.0)
+    valid = nan_store.array("clip_valid")[:]
+    assert 0 < (~valid).sum() < len(valid)
+    data = distill_data(tiny_config(), corpus, [nan_store], WINDOW, None, None)
+    assert np.all(data.weights[~valid] == 0)
+    assert np.all(valid[data.val_rows])
+
+
+def test_window_targets_carry_the_window_index(setup):
+    _, corpus, store = setup
+    data = distill_data(tiny_config(target="window"), corpus, [store], WINDOW, None, None)
+    assert np.array_equal(data.window_clip, store.array("window_clip")[:])
+    assert np.array_equal(data.window_start, store.array("window_start")[:])
+    assert data.targets.get(np.arange(len(data.window_clip))).shape == (len(data.window_clip), store.dim)
+
+
+def test_store_of_another_corpus_is_refused(setup, tmp_path):
+    _, _, store = setup
+    other = make_corpus(tmp_path, n=8, seed=5)
+    with pytest.raises(StoreError, match="built from corpus"):
+        distill_data(tiny_config(), other, [store], WINDOW, None, None)
+
+
+def test_supervised_data_reads_multi_hot_labels(setup):
+    _, corpus, _ = setup
+    data = supervised_data(tiny_config(objective="supervised"), corpus, WINDOW)
+    labels = corpus.manifest()["labels"].to_numpy()
+    assert data.targets.classes == sorted(CLASSES)
+    table = data.targets.get(np.arange(len(corpus))).numpy()
+    assert np.array_equal(table.sum(axis=1), np.ones(len(corpus)))
+    assert [data.targets.classes[i] for i in table.argmax(axis=1)] == list(labels)
+    assert np.all(data.weights[data.val_rows] == 0)
+    with pytest.raises(ValueError, match="not in the corpus manifest"):
+        supervised_data(tiny_config(objective="supervised", label_column="genre"), corpus, WINDOW)
+
+
+def test_hash_validation_split_is_stable_and_near_the_fraction():
+    manifest = pd.DataFrame({"clip_id": [f"clip{i}" for i in range(4000)]})
+    rows = validation_rows(manifest, 0.1)
+    assert 300 < len(rows) < 500
+    shuffled = manifest.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    picked = set(shuffled["clip_id"].iloc[validation_rows(shuffled, 0.1)])
+    assert picked == set(manifest["clip_id"].iloc[rows])  # chosen by clip id, not by row position
+    assert len(validation_rows(manifest, 0.0)) == 0
