@@ -61,9 +61,9 @@ class ExportCheckError(RuntimeError):
 def save_torchscript(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 0) -> None:
     """Trace (shapes stay symbolic: no Python branches on them), freeze weights in, save."""
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TracerWarnings and the STFT real-output deprecation notice
+        warnings.simplefilter("ignore")  # TracerWarnings, STFT real-output and TorchScript deprecation notices
         traced = torch.jit.freeze(torch.jit.trace(module.eval(), example, check_trace=False))
-    torch.jit.save(traced, str(path))
+        torch.jit.save(traced, str(path))
 
 
 def save_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
@@ -79,7 +79,9 @@ def save_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int =
 
 def torchscript_runner(path: str | Path) -> Runner:
     """A loaded TorchScript export as numpy (batch, samples) -> numpy (batch, dim)."""
-    module = torch.jit.load(str(path), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 steers towards torch.export; still works
+        module = torch.jit.load(str(path), map_location="cpu")
 
     def run(audio: np.ndarray) -> np.ndarray:
         with torch.no_grad():  # not inference_mode: quantised TorchScript graphs refuse inference tensors

@@ -92,7 +92,7 @@ def read_input_manifest(path: Path, template: str) -> pd.DataFrame:
     if "label" in df.columns and "labels" not in df.columns:
         df = df.rename(columns={"label": "labels"})
     if "clip_id" not in df.columns:
-        df["clip_id"] = [str(Path(p).with_suffix("")) for p in df["path"]]
+        df["clip_id"] = [os.path.splitext(str(p))[0] for p in df["path"]]
     return df.astype({"path": str, "clip_id": str})
 
 

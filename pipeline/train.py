@@ -52,7 +52,7 @@ class TrainConfig:
     epochs: int = 10
     epoch_size: int = 2048
     batch_size: int = 32
-    optimizer: Literal["adamw", "adam"] = "adamw"
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
@@ -208,10 +208,11 @@ def build_objective(cfg: TrainConfig) -> nn.Module:
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """AdamW (decoupled weight decay) or Adam."""
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """AdamW (decoupled weight decay), Adam, or SGD with momentum 0.9."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    adam = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @dataclass

@@ -85,15 +85,15 @@ def test_segment_reads_and_zero_pads(tmp_path):
 
 
 def test_fingerprint_depends_on_ids_lengths_and_settings_only(tmp_path):
-    clips = _clips()
-    base = _write(tmp_path / "a.h5", clips, settings={"max_seconds": None}).fingerprint
-    assert _write(tmp_path / "b.h5", clips, settings={"max_seconds": None}).fingerprint == base
-    assert _write(tmp_path / "c.h5", [c * 0.5 for c in clips], settings={"max_seconds": None}).fingerprint == base
-    assert _write(tmp_path / "d.h5", clips, ids=["c0", "c1", "c2", "x"], settings={"max_seconds": None}).fingerprint != base
-    assert _write(tmp_path / "e.h5", clips[:3] + [clips[3][:2]], settings={"max_seconds": None}).fingerprint != base
+    clips, crop = _clips(), {"max_seconds": None}
+    base = _write(tmp_path / "a.h5", clips, settings=crop).fingerprint
+    assert _write(tmp_path / "b.h5", clips, settings=crop).fingerprint == base
+    assert _write(tmp_path / "c.h5", [c * 0.5 for c in clips], settings=crop).fingerprint == base  # content is not hashed
+    assert _write(tmp_path / "d.h5", clips, ids=["c0", "c1", "c2", "x"], settings=crop).fingerprint != base
+    assert _write(tmp_path / "e.h5", clips[:3] + [clips[3][:2]], settings=crop).fingerprint != base
     assert _write(tmp_path / "f.h5", clips, settings={"max_seconds": 5.0}).fingerprint != base
-    assert _write(tmp_path / "g.h5", clips, rate=32000, settings={"max_seconds": None}).fingerprint != base
-    assert _write(tmp_path / "h.h5", clips, fmt="float16", settings={"max_seconds": None}).fingerprint != base
+    assert _write(tmp_path / "g.h5", clips, rate=32000, settings=crop).fingerprint != base
+    assert _write(tmp_path / "h.h5", clips, fmt="float16", settings=crop).fingerprint != base
     assert Corpus(tmp_path / "a.h5").fingerprint == base
 
 

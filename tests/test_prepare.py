@@ -245,3 +245,10 @@ def test_manifest_without_path_column_names_what_it_found(tmp_path):
 def test_missing_input_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="prepare.input"):
         _run(tmp_path, tmp_path / "nothing_here")
+
+
+def test_blank_manifest_path_is_rejected_not_fatal(tmp_path, make_tone):
+    _write_wavs(tmp_path / "d", ["a.wav"], make_tone)
+    (tmp_path / "d" / "m.csv").write_text("path,label\na.wav,dog\n,cat\n")
+    result, corpus, rejected = _run(tmp_path, tmp_path / "d" / "m.csv")
+    assert _reasons(rejected) == {"": "missing"} and len(corpus) == 1

@@ -38,7 +38,7 @@ def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.nda
 
 def read_audio(source: str | Path | bytes) -> tuple[np.ndarray, int]:
     """Read a file (or its bytes) as float32 (frames, channels) plus its sample rate."""
-    if not isinstance(source, bytes) and not os.path.isfile(source):
+    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
         raise DecodeError("missing", f"{source} is not a file")
     handle = io.BytesIO(source) if isinstance(source, bytes) else source
     try:

@@ -154,7 +154,8 @@ def plot_scores(df: pd.DataFrame, path: Path) -> None:
     for _, r in df[~has_size].iterrows():  # parameter-free baselines: a reference line instead of a point
         size.axhline(100 * r["average"], linestyle="--", color="grey", linewidth=1)
         size.annotate(r["model"], (0.01, 100 * r["average"]), xycoords=("axes fraction", "data"), fontsize="small")
-    size.set_xscale("log")
+    if len(sized):  # a log axis needs at least one positive value
+        size.set_xscale("log")
     size.set_xlabel("parameters")
     size.set_ylabel("average score (%)")
     fig.savefig(path, dpi=120)

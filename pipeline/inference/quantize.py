@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from pipeline.corpus import Corpus
+from pipeline.corpus import Corpus, CorpusError
 
 
 def quantize_dynamic_int8(encoder: nn.Module, calibration: np.ndarray) -> nn.Module:
@@ -78,3 +79,12 @@ def corpus_audio(corpus: Corpus, n: int, samples: int) -> np.ndarray:
     """(n, samples) float32: the first `samples` of `n` clips spread evenly over the corpus (zero-padded)."""
     rows = np.unique(np.linspace(0, len(corpus) - 1, min(n, len(corpus))).round().astype(int))
     return np.stack([corpus.segment(int(r), 0, samples) for r in rows])
+
+
+def corpus_calibration(path: str | Path, n: int, sample_rate: int, samples: int) -> np.ndarray | None:
+    """`corpus_audio` of the corpus file at `path`; None when it is missing, unreadable or at another rate."""
+    try:
+        corpus = Corpus(path)
+    except CorpusError:
+        return None
+    return corpus_audio(corpus, n, samples) if corpus.sample_rate == sample_rate else None

@@ -38,6 +38,7 @@ def test_map_random_cases_match_sklearn():
 
 
 def test_accuracy_and_empty_map():
-    assert accuracy(np.array([0, 2, 1]), np.array([[0.9, 0.1, 0], [0.2, 0.3, 0.5], [0.6, 0.4, 0]])) == pytest.approx(2 / 3)
+    scores = np.array([[0.9, 0.1, 0], [0.2, 0.3, 0.5], [0.6, 0.4, 0]])
+    assert accuracy(np.array([0, 2, 1]), scores) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="no class"):
         mean_average_precision(np.zeros((3, 2)), np.ones((3, 2)))

@@ -46,6 +46,15 @@ def test_write_report_files(tmp_path: Path):
     assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_report_without_sizes_or_teacher(tmp_path: Path):
+    rows = [ROWS[2], ModelRow("partial", "untrained", {"A": (0.6, 0.1)})]
+    text = write_report(rows, tmp_path, baseline=None)
+    assert text.splitlines()[3].replace(" ", "").startswith("|partial|untrained|-|-|-|60.0±10.0|-|-|")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["partial/A"] == pytest.approx(0.6) and "partial/average" not in metrics  # no score on B
+    assert (tmp_path / "scores.png").exists()
+
+
 def test_bad_rows():
     with pytest.raises(ValueError, match="unknown kind"):
         ModelRow("x", "distilled")

@@ -1,0 +1,46 @@
+"""Student checkpoints for the inference and export tests: a real tiny training run, or fresh weights."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.audio.logmel import LogMel, LogMelConfig
+from pipeline.corpus import Corpus
+from pipeline.inference.checkpoint import save_student
+from pipeline.students.head import HeadOptions, ProjectionHead
+from pipeline.students.registry import build_student
+from pipeline.train import fit
+from pipeline.train_data import distill_data
+from train_setup import BandTeacher, frontend_config, make_corpus, make_store, tiny_config
+
+WINDOW = 8000  # 0.5 s at 16 kHz
+
+
+def trained_student(root: Path) -> tuple[Path, Corpus]:
+    """corpus -> band-teacher store -> 2 epochs of `fit` -> `<root>/student/student.pt` (as `ssondo train` writes)."""
+    corpus = make_corpus(root, n=24)
+    store = make_store(corpus, root / "embeddings", BandTeacher(), window_seconds=WINDOW / corpus.sample_rate)
+    cfg = tiny_config(epochs=2, epoch_size=32)
+    fit(cfg, distill_data(cfg, corpus, [store], WINDOW, None, None), frontend_config(), root / "student")
+    return root / "student" / "student.pt", corpus
+
+
+def fresh_student(path: Path, frontend: LogMelConfig = LogMelConfig(), window_seconds: float = 4.0,
+                  options: dict | None = None, out_dim: int = 512, seed: int = 0) -> Path:
+    """The demo architecture (MobileNetV3 width 0.2) with fresh weights and batch-norm statistics of noise."""
+    torch.manual_seed(seed)
+    options = {"width": 0.2} if options is None else options
+    student = build_student("mobilenetv3", options)
+    head = ProjectionHead(student.embed_dim, out_dim, HeadOptions(hidden=(64,)))
+    window = int(window_seconds * frontend.sample_rate)
+    noise = torch.from_numpy(np.random.default_rng(seed).standard_normal((8, window)).astype(np.float32) * 0.1)
+    student.train()
+    with torch.no_grad():  # realistic activation scales instead of init-time BN statistics
+        student(LogMel(frontend)(noise))
+    config = {"student": "mobilenetv3", "student_options": options, "head_hidden": [64], "objective": "distill",
+              "frontend": dataclasses.asdict(frontend), "window_samples": window, "out_dim": out_dim,
+              "embed_dim": student.embed_dim, "classes": None, "teachers": ["fresh"]}
+    return save_student(path, student.eval(), head, config, {"params": sum(p.numel() for p in student.parameters())})

@@ -1,0 +1,62 @@
+"""`ssondo export` through click's CliRunner on a tiny trained student."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from stages.export import main
+from student_setup import trained_student
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder with a trained student at cache/students/tiny and its corpus."""
+    ckpt, corpus = trained_student(tmp_path / "work")
+    (tmp_path / "cache" / "students" / "tiny").mkdir(parents=True)
+    ckpt.rename(tmp_path / "cache" / "students" / "tiny" / "student.pt")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, corpus
+
+
+def write_params(root, **export) -> None:
+    params = {"base": {"num_threads": 1}, "prepare": {"output": "work/corpus"},
+              "export": {"student": "tiny", "check_batch": 2, "calibration_clips": 8, **export}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_export_stage_writes_checked_files(project):
+    root, _ = project
+    write_params(root)
+    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    assert result.exit_code == 0, result.output
+    out = root / "cache" / "export" / "tiny"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["passed"] and manifest["calibration"] == "corpus"
+    for name in ("student.ts", "student.onnx", "student.int8.ts"):
+        assert manifest["files"][name]["bytes"] == (out / name).stat().st_size
+        assert f"export: {name}" in result.output
+    scripted = torch.jit.load(str(out / "student.ts"))
+    assert scripted(torch.zeros(2, 12345)).shape == (2, manifest["embedding_dim"])
+
+
+def test_export_stage_fails_when_a_check_fails(project):
+    root, _ = project
+    write_params(root, formats=["torchscript"], min_cosine_int8=0.999999)
+    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    assert result.exit_code != 0
+    assert "FAILED" in result.output and "student.int8.ts" in result.output
+    assert not json.loads((root / "cache/export/tiny/manifest.json").read_text())["passed"]
+
+
+def test_export_stage_rejects_bad_params_and_missing_student(project):
+    root, _ = project
+    write_params(root, int8_method="fp4")
+    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    assert result.exit_code != 0 and "valid" in result.output
+    write_params(root)
+    result = CliRunner().invoke(main, ["--params", "params.yaml", "--student", "nobody"])
+    assert result.exit_code != 0 and "ssondo train" in result.output

@@ -1,0 +1,115 @@
+"""Exports (TorchScript, ONNX, int8) agree with the eager student; the checks can fail; config is validated."""
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from pipeline.config import ConfigError, parse
+from pipeline.export import ExportCheckError, ExportConfig, compare, export_student, require_passed
+from pipeline.inference.model import load_student
+from pipeline.inference.quantize import corpus_audio, noise_audio
+from student_setup import WINDOW, trained_student
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A trained tiny student and clips of its corpus (for int8 calibration)."""
+    path, corpus = trained_student(tmp_path_factory.mktemp("train"))
+    return load_student(path), corpus_audio(corpus, 16, WINDOW)
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """TorchScript + ONNX + static int8 exports, with their manifest."""
+    model, calibration = trained
+    out = tmp_path_factory.mktemp("export")
+    return out, export_student(model, out, ExportConfig(student="tiny", check_batch=2), calibration)
+
+
+def eager(model, audio: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(audio)).numpy()
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_manifest_describes_files(exported, trained):
+    out, manifest = exported
+    model, _ = trained
+    assert manifest["passed"] and set(manifest["files"]) == {"student.ts", "student.onnx", "student.int8.ts"}
+    for name, entry in manifest["files"].items():
+        assert entry["bytes"] == (out / name).stat().st_size > 0
+    assert manifest["sample_rate"] == 16000 and manifest["embedding_dim"] == 96
+    assert manifest["window_samples"] == WINDOW and manifest["params"] == model.params
+    assert manifest["student_fingerprint"] == model.fingerprint and manifest["calibration"] == "corpus"
+    assert manifest["teachers"] == ["band"]
+
+
+def test_fp32_exports_match_eager_on_new_shapes(exported, trained):
+    out, _ = exported
+    model, _ = trained
+    audio = noise_audio(3, int(2.3 * WINDOW), seed=7)  # batch and length never seen at export time
+    ref = eager(model, audio)
+    scripted = torch.jit.load(str(out / "student.ts"))
+    with torch.no_grad():
+        np.testing.assert_allclose(scripted(torch.from_numpy(audio)).numpy(), ref, rtol=1e-4,
+                                   atol=1e-5 * np.abs(ref).max())
+    session = ort.InferenceSession(str(out / "student.onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {"audio": audio})[0]
+    np.testing.assert_allclose(onnx_out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    assert cosines(onnx_out, ref).min() > 0.99999
+
+
+def test_int8_export_close_to_eager(exported, trained):
+    out, manifest = exported
+    model, _ = trained
+    audio = noise_audio(4, WINDOW, seed=11)
+    with torch.no_grad():
+        int8 = torch.jit.load(str(out / "student.int8.ts"))(torch.from_numpy(audio)).numpy()
+    ref = eager(model, audio)
+    assert cosines(int8, ref).min() >= 0.99
+    assert not np.allclose(int8, ref, rtol=1e-6, atol=0)  # it really is quantised
+    assert manifest["files"]["student.int8.ts"]["bytes"] < manifest["files"]["student.ts"]["bytes"]
+
+
+def test_dynamic_int8_and_strict_thresholds_fail(trained, tmp_path):
+    model, _ = trained
+    cfg = ExportConfig(formats=(), int8_method="dynamic", min_cosine_int8=0.99, check_batch=2)
+    manifest = export_student(model, tmp_path, cfg)
+    assert manifest["passed"] and manifest["calibration"] == "noise"
+    require_passed(manifest)
+    manifest["files"]["student.int8.ts"].update(min_cosine=0.5, passed=False)
+    with pytest.raises(ExportCheckError, match="student.int8.ts"):
+        require_passed(manifest)
+
+
+def test_static_int8_fails_an_impossible_threshold(trained, tmp_path):
+    model, calibration = trained
+    cfg = ExportConfig(formats=(), min_cosine_int8=0.999999, check_batch=2, calibration_clips=4)
+    manifest = export_student(model, tmp_path, cfg, calibration[:4])
+    assert not manifest["passed"]
+    with pytest.raises(ExportCheckError, match="cosine"):
+        require_passed(manifest)
+
+
+def test_compare_golden():
+    ref = np.array([[1.0, 0.0], [0.0, 2.0]])
+    out = np.array([[1.0, 1.0], [0.0, 2.5]])
+    scores = compare([out], [ref])
+    assert scores["max_abs_error"] == pytest.approx(1.0)
+    assert scores["max_rel_error"] == pytest.approx(0.5)
+    assert scores["min_cosine"] == pytest.approx(1 / np.sqrt(2))
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="valid"):
+        parse(ExportConfig, {"int8_method": "fp8"}, "export")
+    with pytest.raises(ConfigError, match="formats"):
+        parse(ExportConfig, {"formats": ["tflite"]}, "export")
+    with pytest.raises(ConfigError, match="nothing to export"):
+        parse(ExportConfig, {"formats": [], "quantize": False}, "export")
+    assert parse(ExportConfig, {"formats": ["onnx"]}, "export").formats == ("onnx",)
