@@ -1,10 +1,17 @@
-"""The decoded corpus: one HDF5 file with a flat sample array and row-aligned offsets/lengths.
+"""The decoded corpus: one HDF5 file with row-aligned clips, as raw samples or as per-clip encoded bytes.
 
-Layout of `corpus.h5`:
-    audio   (total_samples,) int16 or float16   all clips back to back
-    offset  (n_clips,) int64                    first sample of each clip in `audio`
-    length  (n_clips,) int64                    samples per clip
-    attrs   sample_rate, sample_format, codec, fingerprint, n_clips, format_version
+Layout of `corpus.h5` with codec `pcm16` (raw samples, sample-level random access):
+    audio        (total_samples,) int16 or float16   all clips back to back
+    offset       (n_clips,) int64                    first sample of each clip in `audio`
+    length       (n_clips,) int64                    samples per clip
+With a compressed codec (flac, mp3, opus; see pipeline/audio/codecs.py), as EfficientAT stores AudioSet:
+    bytes        (total_bytes,) uint8                each clip's encoded file, back to back
+    byte_offset  (n_clips,) int64                    first byte of each clip in `bytes`
+    byte_length  (n_clips,) int64                    encoded bytes per clip
+    length       (n_clips,) int64                    samples per clip after decoding (decode trims/pads to it)
+Both carry attrs sample_rate, sample_format, codec, fingerprint, n_clips, format_version.
+Compressed clips are decoded whole on read (in the reading process, i.e. DataLoader workers); `segment` slices
+the decoded clip, and the last decoded clip is kept so consecutive windows of one clip decode it once.
 The row-aligned manifest (clip_id, path, duration, labels, split, ...) sits beside it as Parquet.
 """
 from __future__ import annotations
@@ -19,8 +26,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = 1
-INT16_SCALE = 32767.0
+from pipeline.audio.codecs import INT16_SCALE, CodecError, from_int16, get_codec, to_int16  # noqa: F401 (INT16_SCALE re-exported)
+
+FORMAT_VERSION = 2
 SAMPLE_FORMATS = ("int16", "float16")
 
 
@@ -41,7 +49,7 @@ def corpus_fingerprint(clip_ids: Sequence[str], lengths: Sequence[int], settings
 def encode_samples(waveform: np.ndarray, sample_format: str) -> np.ndarray:
     """float32 in [-1, 1] -> stored dtype (int16 clips to full scale)."""
     if sample_format == "int16":
-        return np.round(np.clip(waveform, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
+        return to_int16(waveform)
     if sample_format == "float16":
         return waveform.astype(np.float16)
     raise CorpusError(f"sample_format must be one of {SAMPLE_FORMATS}, got {sample_format!r}")
@@ -50,7 +58,7 @@ def encode_samples(waveform: np.ndarray, sample_format: str) -> np.ndarray:
 def decode_samples(stored: np.ndarray) -> np.ndarray:
     """Stored dtype -> float32 waveform."""
     if stored.dtype == np.int16:
-        return stored.astype(np.float32) / INT16_SCALE
+        return from_int16(stored)
     return stored.astype(np.float32)
 
 
@@ -66,54 +74,96 @@ class CorpusInfo:
     codec: str
 
 
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of back-to-back items of `lengths` begins."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
+
+
+def encode_clip(waveform: np.ndarray, sample_rate: int, codec: str, compression_level: float | None = None) -> bytes:
+    """A float32 clip -> the bytes a compressed `codec` stores (through int16, as the pcm16 corpus stores it)."""
+    spec = get_codec(codec, compression_level)
+    if spec is None:
+        raise CorpusError(f"codec {codec!r} stores raw samples, not encoded bytes")
+    return spec.encode(to_int16(waveform), sample_rate)
+
+
 class CorpusWriter:
     """Appends clips to a temporary HDF5 file; `close()` writes indices and renames it into place."""
 
     def __init__(self, path: str | Path, sample_rate: int, sample_format: str = "int16",
-                 settings: dict | None = None, chunk: int = 1 << 18):
+                 settings: dict | None = None, chunk: int = 1 << 18, codec: str = "pcm16",
+                 compression_level: float | None = None):
         if sample_format not in SAMPLE_FORMATS:
             raise CorpusError(f"sample_format must be one of {SAMPLE_FORMATS}, got {sample_format!r}")
+        try:
+            self.spec = get_codec(codec, compression_level)
+        except CodecError as exc:
+            raise CorpusError(str(exc)) from exc
+        if self.spec is not None and sample_format != "int16":
+            raise CorpusError(f"codec {codec!r} stores 16-bit audio; sample_format must be int16, got {sample_format!r}")
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.sample_rate = sample_rate
         self.sample_format = sample_format
-        self.settings = dict(settings or {}, sample_rate=sample_rate, sample_format=sample_format)
+        self.codec = "pcm16" if self.spec is None else codec
+        self.settings = dict(settings or {}, sample_rate=sample_rate, sample_format=sample_format, codec=self.codec)
+        if self.spec is not None:
+            self.settings["compression_level"] = self.spec.compression_level
         self.file = h5py.File(self.tmp, "w")
-        self.audio = self.file.create_dataset("audio", shape=(0,), maxshape=(None,),
-                                              dtype=sample_format, chunks=(chunk,))
+        name, dtype = ("audio", sample_format) if self.spec is None else ("bytes", np.uint8)
+        self.data = self.file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(chunk,))
         self.clip_ids: list[str] = []
         self.lengths: list[int] = []
+        self.byte_lengths: list[int] = []
         self.total = 0
 
     def append(self, clip_id: str, waveform: np.ndarray) -> None:
-        """Add one clip (float32 mono at the corpus rate)."""
+        """Add one clip (float32 mono at the corpus rate), encoding it here if the codec compresses."""
         if waveform.ndim != 1:
             raise CorpusError(f"clip {clip_id}: expected a 1-D waveform, got shape {waveform.shape}")
         if not np.isfinite(waveform).all():
             # int16 encoding would silently turn NaN into an arbitrary sample value
             raise CorpusError(f"clip {clip_id}: waveform holds NaN or Inf")
-        stored = encode_samples(waveform, self.sample_format)
-        n = stored.shape[0]
-        self.audio.resize((self.total + n,))
-        self.audio[self.total:self.total + n] = stored
+        if self.spec is not None:
+            self.append_encoded(clip_id, self.spec.encode(to_int16(waveform), self.sample_rate), len(waveform))
+            return
+        self._extend(encode_samples(waveform, self.sample_format))
         self.clip_ids.append(clip_id)
-        self.lengths.append(n)
+        self.lengths.append(len(waveform))
+
+    def append_encoded(self, clip_id: str, data: bytes, length: int) -> None:
+        """Add one clip already encoded with this writer's codec (e.g. by `encode_clip` in a worker process)."""
+        if self.spec is None:
+            raise CorpusError(f"clip {clip_id}: codec pcm16 stores samples; use append()")
+        self._extend(np.frombuffer(data, dtype=np.uint8))
+        self.clip_ids.append(clip_id)
+        self.lengths.append(int(length))
+        self.byte_lengths.append(len(data))
+
+    def _extend(self, values: np.ndarray) -> None:
+        n = values.shape[0]
+        self.data.resize((self.total + n,))
+        self.data[self.total:self.total + n] = values
         self.total += n
 
     def close(self) -> CorpusInfo:
         """Write the index arrays and fingerprint, then atomically publish the file."""
         lengths = np.asarray(self.lengths, dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
-        self.file.create_dataset("offset", data=offsets)
+        if self.spec is None:
+            self.file.create_dataset("offset", data=_starts(lengths))
+        else:
+            byte_lengths = np.asarray(self.byte_lengths, dtype=np.int64)
+            self.file.create_dataset("byte_offset", data=_starts(byte_lengths))
+            self.file.create_dataset("byte_length", data=byte_lengths)
         self.file.create_dataset("length", data=lengths)
         fp = corpus_fingerprint(self.clip_ids, lengths, self.settings)
         self.file.attrs.update(sample_rate=self.sample_rate, sample_format=self.sample_format,
-                               codec="pcm", fingerprint=fp, n_clips=len(lengths),
+                               codec=self.codec, fingerprint=fp, n_clips=len(lengths),
                                format_version=FORMAT_VERSION)
         self.file.close()
         os.replace(self.tmp, self.path)
-        return CorpusInfo(str(self.path), self.sample_rate, fp, len(lengths), self.sample_format, "pcm")
+        return CorpusInfo(str(self.path), self.sample_rate, fp, len(lengths), self.sample_format, self.codec)
 
     def abort(self) -> None:
         """Drop the partial file."""
@@ -133,26 +183,34 @@ class Corpus:
         except OSError as exc:
             raise CorpusError(f"corpus file {self.path} is not readable HDF5 ({exc}); re-run `ssondo prepare`") from exc
         with f:
-            missing = [k for k in ("audio", "offset", "length") if k not in f] + \
-                      [k for k in ("fingerprint", "sample_rate") if k not in f.attrs]
+            attrs = dict(f.attrs)
+            self.codec = "pcm16" if str(attrs.get("codec", "pcm")) == "pcm" else str(attrs.get("codec"))
+            try:
+                self.spec = get_codec(self.codec)
+            except CodecError as exc:
+                raise CorpusError(f"corpus file {self.path}: {exc}") from exc
+            arrays = ("audio", "offset", "length") if self.spec is None else ("bytes", "byte_offset", "byte_length",
+                                                                               "length")
+            missing = [k for k in arrays if k not in f] + [k for k in ("fingerprint", "sample_rate") if k not in attrs]
             if missing:
                 raise CorpusError(f"corpus file {self.path} is incomplete (missing {missing}); re-run `ssondo prepare`")
-            self.offsets = f["offset"][:]
             self.lengths = f["length"][:]
-            attrs = dict(f.attrs)
+            # offsets into `audio` (raw) or into `bytes` (compressed)
+            self.offsets = f["offset"][:] if self.spec is None else f["byte_offset"][:]
+            self.byte_lengths = None if self.spec is None else f["byte_length"][:]
         self.sample_rate = int(attrs["sample_rate"])
         self.fingerprint = str(attrs["fingerprint"])
         self.sample_format = str(attrs["sample_format"])
-        self.codec = str(attrs.get("codec", "pcm"))
         self._file: h5py.File | None = None
         self._pid = -1
+        self._last: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_file"], state["_pid"] = None, -1
+        state["_file"], state["_pid"], state["_last"] = None, -1, None
         return state
 
     @property
@@ -177,11 +235,27 @@ class Corpus:
             raise ValueError(f"segment start and n must be >= 0, got start={start}, n={n}")
         length = int(self.lengths[row])
         stop = min(start + n, length)
-        begin = int(self.offsets[row])
         out = np.zeros(n, dtype=np.float32)
-        if stop > start:
+        if stop <= start:
+            return out
+        if self.spec is None:
+            begin = int(self.offsets[row])
             out[: stop - start] = decode_samples(self._handle()["audio"][begin + start: begin + stop])
+        else:
+            out[: stop - start] = self._decoded(row)[start:stop]
         return out
+
+    def _decoded(self, row: int) -> np.ndarray:
+        """Clip `row` of a compressed corpus decoded whole (float32); the last one is reused."""
+        if self._last is None or self._last[0] != row:
+            begin = int(self.offsets[row])
+            data = self._handle()["bytes"][begin: begin + int(self.byte_lengths[row])].tobytes()
+            try:
+                samples = self.spec.decode(data, self.sample_rate, int(self.lengths[row]))
+            except CodecError as exc:
+                raise CorpusError(f"corpus file {self.path}, row {row}: {exc}") from exc
+            self._last = (row, from_int16(samples))
+        return self._last[1]
 
     def manifest(self) -> pd.DataFrame:
         """The row-aligned manifest stored beside the HDF5 file."""

@@ -129,6 +129,9 @@ def open_or_create(url: str, cfg: EmbedConfig, meta: dict, corpus: Corpus, dim: 
     """Rank 0 creates the store if needed (replacing one whose creation was cut off); every rank then opens it."""
     fs, root = fsspec.core.url_to_fs(url)
     if info.is_main and _opens(url) is None:
+        if fs.exists(f"{root}/ledger"):  # shards were written, so creation had finished: this is damage
+            raise StoreError(f"{url} holds written shards but cannot be opened; inspect it with "
+                             f"`ssondo store verify {url}` or delete it to start over")
         if fs.exists(root):
             fs.rm(root, recursive=True)
         window = int(round(cfg.window_seconds * corpus.sample_rate))

@@ -20,9 +20,9 @@ from torch import nn
 
 from pipeline import __version__
 from pipeline.config import check
+from pipeline.fingerprint import file_fingerprint
 from pipeline.inference.model import StudentModel
 from pipeline.inference.quantize import QUANTIZERS, noise_audio, quantize
-from pipeline.teachers.fingerprint import file_fingerprint
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -54,7 +54,11 @@ class ExportConfig:
             check(-1.0 <= getattr(self, name) <= 1.0, f"export.{name}", "must be in [-1, 1]")
 
 
-class ExportCheckError(RuntimeError):
+class ExportError(RuntimeError):
+    """An export could not be written."""
+
+
+class ExportCheckError(ExportError):
     """An exported file disagrees with the eager model beyond the configured tolerance."""
 
 
@@ -118,7 +122,8 @@ def compare(outputs: list[np.ndarray], references: list[np.ndarray]) -> dict:
     """Max abs error, the same relative to the largest |reference|, and the lowest row cosine."""
     out, ref = np.concatenate(outputs).astype(np.float64), np.concatenate(references).astype(np.float64)
     err = float(np.abs(out - ref).max())
-    cos = (out * ref).sum(1) / np.maximum(np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1), 1e-12)
+    norms = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)  # fresh students can output ~1e-13
+    cos = (out * ref).sum(1) / np.maximum(norms, np.finfo(np.float64).tiny)
     return {"max_abs_error": err, "max_rel_error": err / max(float(np.abs(ref).max()), 1e-12),
             "min_cosine": float(cos.min())}
 
@@ -161,10 +166,20 @@ def export_student(model: StudentModel, out_dir: str | Path, cfg: ExportConfig,
     if cfg.quantize:
         calib = calibration if calibration is not None else noise_audio(cfg.calibration_clips, model.window_samples,
                                                                          cfg.seed + 2)
-        save_torchscript(quantize(encoder, cfg.int8_method, calib), example, out / INT8_FILE)
+        save_int8(encoder, cfg, calib, example, out / INT8_FILE)
         files[INT8_FILE] = {"format": f"torchscript-int8-{cfg.int8_method}",
                             **checked(out / INT8_FILE, inputs, refs, cfg.min_cosine_int8, None)}
     return manifest(model, cfg, files, "corpus" if calibration is not None else "noise")
+
+
+def save_int8(encoder: nn.Module, cfg: ExportConfig, calibration: np.ndarray, example: torch.Tensor,
+              path: Path) -> None:
+    """Quantise and save as TorchScript; a student whose layers the quantiser cannot handle fails clearly."""
+    try:
+        save_torchscript(quantize(encoder, cfg.int8_method, calibration), example, path)
+    except (RuntimeError, TypeError, torch.fx.proxy.TraceError) as exc:
+        raise ExportError(f"int8 ({cfg.int8_method}) export of {cfg.student!r} failed: {exc}; set "
+                          f"export.int8_method to another of {sorted(QUANTIZERS)} or export.quantize: false") from exc
 
 
 def manifest(model: StudentModel, cfg: ExportConfig, files: dict, calibration: str) -> dict:

@@ -6,17 +6,20 @@ import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Union
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.audio.codecs import CODEC_NAMES, CodecError
 from pipeline.audio.decode import DecodeError, decode
 from pipeline.config import check
-from pipeline.corpus import CorpusInfo, CorpusWriter, manifest_path
+from pipeline.corpus import CorpusInfo, CorpusWriter, encode_clip, manifest_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf")
+# a decoded clip: float32 samples (pcm16), or (encoded bytes, samples) for compressed codecs
+Clip = Union[np.ndarray, tuple[bytes, int]]
 # AudioSet segment CSVs: "# YTID, start_seconds, end_seconds, positive_labels"
 AUDIOSET_COLUMNS = ("ytid", "start_seconds", "end_seconds", "positive_labels")
 
@@ -36,6 +39,8 @@ class PrepareConfig:
     root: str | None = None
     allow_outside_root: bool = False
     path_template: str = "{ytid}.wav"
+    codec: str = "pcm16"
+    compression_level: float | None = None
 
     def __post_init__(self):
         check(self.sample_rate >= 1000, "audio.sample_rate", f"must be >= 1000 Hz, got {self.sample_rate}")
@@ -47,11 +52,17 @@ class PrepareConfig:
         check(self.workers >= 0, "prepare.workers", f"must be >= 0 (0 = all cores), got {self.workers}")
         check(_formats(self.path_template), "prepare.path_template",
               f"must be a format string using only {{ytid}}, {{start}}, {{end}}, got {self.path_template!r}")
+        check(self.codec in CODEC_NAMES, "prepare.codec", f"{self.codec!r} is not one of {list(CODEC_NAMES)}")
+        check(self.codec == "pcm16" or self.sample_format == "int16", "prepare.sample_format",
+              f"codec {self.codec} stores 16-bit audio; sample_format must be int16, got {self.sample_format!r}")
+        check(self.compression_level is None or (self.codec != "pcm16" and 0 <= self.compression_level <= 1),
+              "prepare.compression_level",
+              f"must be null, or in [0, 1] with a compressed codec (codec is {self.codec}), got {self.compression_level}")
 
     def decode_settings(self) -> dict:
         """The settings that change decoded samples (they enter the corpus fingerprint)."""
         return {"sample_rate": self.sample_rate, "sample_format": self.sample_format,
-                "max_seconds": self.max_seconds, "codec": "pcm"}
+                "max_seconds": self.max_seconds, "codec": self.codec, "compression_level": self.compression_level}
 
 
 @dataclass(frozen=True)
@@ -154,8 +165,8 @@ def load_inputs(cfg: PrepareConfig) -> tuple[pd.DataFrame, list[dict]]:
     return df[~dup].reset_index(drop=True), rejected
 
 
-def _decode_one(args: tuple[str, int, float, float | None]) -> tuple[np.ndarray | None, str, str]:
-    path, rate, min_s, max_s = args
+def _decode_one(args: tuple[str, int, float, float | None, str, float | None]) -> tuple[Clip | None, str, str]:
+    path, rate, min_s, max_s, codec, level = args
     try:
         wave = decode(path, rate)
     except DecodeError as exc:
@@ -166,12 +177,18 @@ def _decode_one(args: tuple[str, int, float, float | None]) -> tuple[np.ndarray 
         return None, "too_short", f"{len(wave) / rate:.3f}s < min_seconds={min_s}"
     if max_s is not None:
         wave = wave[: int(round(max_s * rate))]
-    return wave, "", ""
+    if codec == "pcm16":
+        return wave, "", ""
+    try:
+        # encoding here keeps the (slow) encoder in the worker processes; the main process only writes bytes
+        return (encode_clip(wave, rate, codec, level), len(wave)), "", ""
+    except CodecError as exc:
+        return None, "unencodable", str(exc)
 
 
-def decode_all(paths: list[str], cfg: PrepareConfig) -> Iterator[tuple[np.ndarray | None, str, str]]:
-    """Decode files in worker processes, yielding results in input order."""
-    jobs = [(p, cfg.sample_rate, cfg.min_seconds, cfg.max_seconds) for p in paths]
+def decode_all(paths: list[str], cfg: PrepareConfig) -> Iterator[tuple[Clip | None, str, str]]:
+    """Decode (and encode, for compressed codecs) files in worker processes, yielding results in input order."""
+    jobs = [(p, cfg.sample_rate, cfg.min_seconds, cfg.max_seconds, cfg.codec, cfg.compression_level) for p in paths]
     workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
     bar = tqdm(total=len(jobs), desc="prepare", unit="clip", mininterval=1.0)
     if workers == 1 or len(jobs) < 2:
@@ -194,7 +211,8 @@ def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
     # a failed run must not leave an older corpus behind for later stages to take as current
     for stale in (corpus_file, manifest_path(corpus_file), report):
         stale.unlink(missing_ok=True)
-    writer = CorpusWriter(corpus_file, cfg.sample_rate, cfg.sample_format, cfg.decode_settings())
+    writer = CorpusWriter(corpus_file, cfg.sample_rate, cfg.sample_format, cfg.decode_settings(), codec=cfg.codec,
+                          compression_level=cfg.compression_level)
     try:
         kept = _append_decoded(writer, table, cfg, rejected)
         pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(report, index=False)
@@ -211,13 +229,16 @@ def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
 def _append_decoded(writer: CorpusWriter, table: pd.DataFrame, cfg: PrepareConfig, rejected: list[dict]) -> list[int]:
     """Decode the table's files into `writer`, adding failures to `rejected`; returns the kept rows."""
     kept = []
-    for i, (wave, reason, detail) in enumerate(decode_all(list(table["path"]), cfg)):
+    for i, (clip, reason, detail) in enumerate(decode_all(list(table["path"]), cfg)):
         clip_id = table["clip_id"].iat[i]
-        if wave is None:
+        if clip is None:
             rejected.append({"clip_id": clip_id, "path": table["path"].iat[i], "reason": reason, "detail": detail})
+            continue
+        if isinstance(clip, tuple):
+            writer.append_encoded(clip_id, *clip)
         else:
-            writer.append(clip_id, wave)
-            kept.append(i)
+            writer.append(clip_id, clip)
+        kept.append(i)
     return kept
 
 

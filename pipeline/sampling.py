@@ -29,5 +29,7 @@ def window_rows(clip_rows: np.ndarray, window_clip: np.ndarray, seed: int, epoch
     """For each drawn clip, one of its windows uniformly at random (exact window-level targets)."""
     first = np.searchsorted(window_clip, clip_rows, side="left")
     count = np.searchsorted(window_clip, clip_rows, side="right") - first
+    if (count == 0).any():
+        raise ValueError(f"clip rows {np.unique(clip_rows[count == 0])[:5].tolist()} have no usable window")
     rng = np.random.default_rng([seed, epoch, 1])
     return first + (rng.random(len(clip_rows)) * count).astype(np.int64)

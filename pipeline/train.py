@@ -172,7 +172,8 @@ def epoch_plan(cfg: TrainConfig, data: TrainData, epoch: int, info: distributed.
     draws = rank_slice(epoch_draws(data.weights, cfg.epoch_size, cfg.seed, epoch), info.rank, info.world)
     rng = np.random.default_rng([cfg.seed, epoch, 2])
     if data.window_clip is not None:
-        target_rows = window_rows(draws, data.window_clip, cfg.seed, epoch)
+        usable = np.flatnonzero(data.targets.valid)  # windows with a finite teacher output
+        target_rows = usable[window_rows(draws, data.window_clip[usable], cfg.seed, epoch)]
         target_rows = block_order(target_rows, data.targets.chunk_rows, cfg.block_chunks, rng)
         return {"rows": data.window_clip[target_rows], "starts": data.window_start[target_rows],
                 "targets": target_rows}
@@ -264,12 +265,16 @@ def _autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
+def plan_loader(cfg: TrainConfig, dataset: Dataset, device: torch.device) -> DataLoader:
+    """Batches of a plan in order (the plan is already shuffled), read ahead by `cfg.workers` processes."""
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=cfg.workers,
+                      pin_memory=device.type == "cuda", prefetch_factor=4 if cfg.workers else None)
+
+
 def run_epoch(cfg: TrainConfig, rt: Runtime, data: TrainData, epoch: int, step: int) -> tuple[float, int, float]:
     """Train one epoch; returns (mean loss, next global step, samples per second)."""
     plan = epoch_plan(cfg, data, epoch, rt.info)
-    loader = DataLoader(PlanDataset(data.corpus, plan["rows"], plan["starts"], data.window),
-                        batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=cfg.workers,
-                        pin_memory=rt.device.type == "cuda", prefetch_factor=4 if cfg.workers else None)
+    loader = plan_loader(cfg, PlanDataset(data.corpus, plan["rows"], plan["starts"], data.window), rt.device)
     steps = len(loader)
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     rt.model.train()
@@ -295,28 +300,37 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
     cos, loss = [], []
     for lo in range(0, len(rows), cfg.batch_size):
         batch = rows[lo: lo + cfg.batch_size]
-        waves = torch.stack([torch.from_numpy(data.corpus.segment(int(r), 0, data.window)) for r in batch])
+        starts, target_rows = _val_items(data, batch)
+        waves = torch.stack([torch.from_numpy(data.corpus.segment(int(r), int(s), data.window))
+                             for r, s in zip(batch, starts)])  # (batch, samples)
         out = rt.model(rt.frontend(waves.to(rt.device))).float()
-        target = data.targets.get(_val_targets(data, batch)).to(rt.device)
+        target = data.targets.get(target_rows).to(rt.device)
         cos.append(nn.functional.cosine_similarity(out, target, dim=1).cpu())
         loss.append(float(rt.loss(out, target)) * len(batch))
     return {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows)}
 
 
-def mean_target_cosine(data: TrainData, sample: int = 4096, seed: int = 0) -> float:
-    """Cosine to the validation targets of a constant prediction: the mean training target (a floor to beat)."""
+def mean_target_cosine(data: TrainData, max_rows: int | None = None, sample: int = 4096, seed: int = 0) -> float:
+    """Cosine to the validation targets of a constant prediction: the mean training target (a floor to beat).
+
+    Scored on the same validation rows as `evaluate_cosine` (the first `max_rows`).
+    """
     train_rows = np.flatnonzero(data.weights > 0)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(train_rows, size=min(sample, len(train_rows)), replace=False))
-    mean = data.targets.get(_val_targets(data, rows)).mean(dim=0, keepdim=True)  # (1, dim)
-    val = data.targets.get(_val_targets(data, data.val_rows))
+    mean = data.targets.get(_val_items(data, rows)[1]).mean(dim=0, keepdim=True)  # (1, dim)
+    val = data.targets.get(_val_items(data, data.val_rows[:max_rows])[1])
     return float(nn.functional.cosine_similarity(val, mean.expand_as(val), dim=1).mean())
 
 
-def _val_targets(data: TrainData, rows: np.ndarray) -> np.ndarray:
+def _val_items(data: TrainData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(crop starts, target rows) scored for clip rows: the clip target from the clip's start, or the clip's
+    first window with a finite teacher output."""
     if data.window_clip is None:
-        return rows
-    return np.searchsorted(data.window_clip, rows, side="left")  # first window of each clip
+        return np.zeros(len(rows), dtype=np.int64), rows
+    usable = np.flatnonzero(data.targets.valid)
+    target_rows = usable[np.searchsorted(data.window_clip[usable], rows, side="left")]
+    return data.window_start[target_rows], target_rows
 
 
 def checkpoint_state(rt: Runtime, epoch: int, step: int, run_fp: str, history: list) -> dict:
@@ -412,9 +426,9 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
     """Write the final `student.pt` and return the metrics."""
     card = model_card(cfg, rt, frontend_cfg, data.window)
     final, first = history[-1], history[0]
+    floor = mean_target_cosine(data, cfg.val_max_rows) if cfg.objective == "distill" else None
     metrics = {**card, "val_cosine": final["val_cosine"], "val_cosine_untrained": first["val_cosine"],
-               "val_cosine_mean_target": mean_target_cosine(data) if cfg.objective == "distill" else None,
-               "val_loss": final["val_loss"], "epochs": cfg.epochs,
+               "val_cosine_mean_target": floor, "val_loss": final["val_loss"], "epochs": cfg.epochs,
                "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]]))}
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}  # NaN (no validation rows) is not JSON
     payload = {"student": rt.model.student.state_dict(), "head": rt.model.head.state_dict(),

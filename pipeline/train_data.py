@@ -22,6 +22,8 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
         s.require_complete(corpus.fingerprint)
     targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)), max(16, cfg.block_chunks))
     clip_valid = np.logical_and.reduce([s.array("clip_valid")[:] for s in stores])
+    if cfg.target == "window":  # a clip is usable when one of its windows is valid for every teacher at once
+        clip_valid &= np.bincount(stores[0].array("window_clip")[:][targets.valid], minlength=len(corpus)) > 0
     if cfg.sampler == "balanced":
         if len(stores) != 1 or index_path is None or load_index is None:
             raise ValueError("train.sampler=balanced needs exactly one teacher store and its cluster index")

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import ConfigError, parse
-from pipeline.export import ExportCheckError, ExportConfig, export_student, require_passed
+from pipeline.export import ExportConfig, ExportError, export_student, require_passed
 from pipeline.inference.model import load_student
 from pipeline.inference.quantize import corpus_calibration
 from stages.params import params_option, read_params, section, set_threads, write_json
@@ -28,14 +28,17 @@ def main(params_file: str, student: str | None) -> None:
     calibration = corpus_calibration(corpus, cfg.calibration_clips, model.sample_rate,
                                      model.window_samples) if cfg.quantize else None
     out = Path(f"cache/export/{cfg.student}")
-    manifest = export_student(model, out, cfg, calibration)
+    try:
+        manifest = export_student(model, out, cfg, calibration)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
     write_json(out / "manifest.json", manifest)
     for name, f in manifest["files"].items():
         click.echo(f"export: {name}: {f['bytes'] / 1024:.0f} KiB, max abs error {f['max_abs_error']:.2e}, "
                    f"cosine {f['min_cosine']:.6f} {'ok' if f['passed'] else 'FAILED'}")
     try:
         require_passed(manifest)
-    except ExportCheckError as exc:
+    except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import zarr
 from toy_teacher import ToyTeacher
 
 from pipeline.audio.decode import resample
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, extract, shard_batches, window_index
-from pipeline.store import EmbeddingStore, verify_store
+from pipeline.store import EmbeddingStore, StoreError, verify_store
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "tests" / "helpers"
@@ -266,3 +267,14 @@ def test_concurrent_runs_one_waits_out_with_lockheld(corpus, reference, tmp_path
     url = json.loads(logs[1 - loser].split("RESULT", 1)[1])["url"]
     assert verify_store(url, corpus.fingerprint) == []
     assert snapshot(url) == reference[1]
+
+
+def test_creation_cut_off_is_redone_but_damage_is_not_wiped(corpus, reference, tmp_path):
+    url = str(tmp_path / "stores" / reference[0].fingerprint)
+    zarr.open_group(url, mode="w-")  # what a kill between creating the group and writing its attributes leaves
+    result = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
+    assert result.url == url and snapshot(url) == reference[1]
+    (Path(url) / "zarr.json").write_text("{")  # damaged after shards were written: refuse, never delete
+    with pytest.raises(StoreError, match="holds written shards but cannot be opened.*ssondo store verify"):
+        extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
+    assert (Path(url) / "ledger").is_dir()

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from pipeline.config import ConfigError, parse
-from pipeline.export import ExportCheckError, ExportConfig, compare, export_student, require_passed
+from pipeline.audio.logmel import LogMelConfig
+from pipeline.export import ExportCheckError, ExportConfig, ExportError, compare, export_student, require_passed
 from pipeline.inference.model import load_student
 from pipeline.inference.quantize import corpus_audio, noise_audio
-from student_setup import WINDOW, trained_student
+from student_setup import WINDOW, fresh_student, trained_student
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,13 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="nothing to export"):
         parse(ExportConfig, {"formats": [], "quantize": False}, "export")
     assert parse(ExportConfig, {"formats": ["onnx"]}, "export").formats == ("onnx",)
+
+
+def test_dymn_exports_and_refuses_static_int8_clearly(tmp_path):
+    frontend = LogMelConfig(sample_rate=16000, n_mels=64, fmax=8000.0)
+    path = fresh_student(tmp_path / "s.pt", frontend, 0.5, {"width": 0.1}, out_dim=8, name="dymn")
+    model = load_student(path)
+    manifest = export_student(model, tmp_path / "fp32", ExportConfig(quantize=False, check_batch=2))
+    assert manifest["passed"] and manifest["files"]["student.onnx"]["min_cosine"] > 0.9999
+    with pytest.raises(ExportError, match="int8_method"):  # its dynamic convs have no static int8 kernels
+        export_student(model, tmp_path / "int8", ExportConfig(formats=(), calibration_clips=2, check_batch=1))

@@ -81,3 +81,8 @@ def test_block_order_keeps_the_multiset_and_groups_chunks():
 def test_block_order_is_identity_for_in_memory_targets():
     draws = np.array([5, 1, 9, 1])
     assert np.array_equal(block_order(draws, 0, 8, np.random.default_rng(0)), draws)
+
+
+def test_window_rows_refuse_a_clip_without_windows():
+    with pytest.raises(ValueError, match="no usable window"):
+        window_rows(np.array([0, 2]), np.array([0, 0, 1]), seed=0, epoch=0)

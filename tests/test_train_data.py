@@ -12,7 +12,8 @@ from pipeline.cluster.index import load_index, write_index
 from pipeline.sampling import epoch_draws
 from pipeline.store import StoreError
 from pipeline.targets import RamTargets
-from pipeline.train import validation_rows
+from pipeline.distributed import DistInfo
+from pipeline.train import _val_items, epoch_plan, validation_rows
 from pipeline.train_data import distill_data, supervised_data
 
 WINDOW = 8000
@@ -87,6 +88,22 @@ def test_window_targets_carry_the_window_index(setup):
     assert np.array_equal(data.window_clip, store.array("window_clip")[:])
     assert np.array_equal(data.window_start, store.array("window_start")[:])
     assert data.targets.get(np.arange(len(data.window_clip))).shape == (len(data.window_clip), store.dim)
+
+
+def test_window_plans_and_validation_use_only_valid_windows(setup, tmp_path):
+    _, corpus, _ = setup
+    store = make_store(corpus, tmp_path / "nan", ToyTeacher(nan_every=3))  # 0.5 s windows, some NaN
+    window_valid = store.array("window_valid")[:]
+    assert 0 < (~window_valid).sum() < len(window_valid)
+    cfg = tiny_config(target="window", epoch_size=2000)
+    data = distill_data(cfg, corpus, [store], WINDOW, None, None)
+    plan = epoch_plan(cfg, data, 0, DistInfo())
+    assert window_valid[plan["targets"]].all()
+    assert np.array_equal(data.window_clip[plan["targets"]], plan["rows"])
+    assert np.array_equal(data.window_start[plan["targets"]], plan["starts"])
+    starts, rows = _val_items(data, data.val_rows)
+    assert window_valid[rows].all() and np.array_equal(data.window_clip[rows], data.val_rows)
+    assert np.array_equal(data.window_start[rows], starts)
 
 
 def test_store_of_another_corpus_is_refused(setup, tmp_path):

@@ -10,7 +10,7 @@ from torch import nn
 
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.teachers.base import Teacher
-from pipeline.teachers.fingerprint import weights_fingerprint
+from pipeline.fingerprint import weights_fingerprint
 
 
 def real_frames(lengths: torch.Tensor, hop: int, n_frames: int) -> torch.Tensor:

@@ -43,8 +43,11 @@ def retention(score: float, teacher: float | None) -> float:
 
 
 def gap_closed(score: float, teacher: float | None, baseline: float | None) -> float:
-    """Share (%) of the baseline-to-teacher gap that `score` closes (NaN without both, or with no gap)."""
-    if teacher is None or baseline is None or not np.isfinite(teacher - baseline) or teacher == baseline:
+    """Share (%) of the baseline-to-teacher gap that `score` closes.
+
+    NaN without both scores, and when the teacher does not beat the baseline: there is no gap to close then.
+    """
+    if teacher is None or baseline is None or not np.isfinite(teacher - baseline) or teacher <= baseline:
         return math.nan
     return 100.0 * (score - baseline) / (teacher - baseline)
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pipeline.audio.logmel import LogMel
+from pipeline.fingerprint import weights_fingerprint
 from pipeline.inference.checkpoint import Checkpoint, CheckpointConfig, read_checkpoint, save_student
 from pipeline.inference.classifier import StudentClassifier
 from pipeline.inference.modes import evaluating
@@ -23,7 +24,6 @@ from pipeline.inference.segments import split_segments, to_rate
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.macs import count_params
 from pipeline.students.registry import build_student
-from pipeline.teachers.fingerprint import weights_fingerprint
 
 Wave = np.ndarray | torch.Tensor
 

@@ -19,7 +19,7 @@ from torch import nn
 from pipeline.config import check
 from pipeline.teachers.aisfx_frontend import HOP, SAMPLE_RATE, AisfxFrontEnd
 from pipeline.teachers.base import MissingRuntimeError
-from pipeline.teachers.fingerprint import weights_fingerprint
+from pipeline.fingerprint import weights_fingerprint
 from pipeline.teachers.pooling import centred_frames, mean_over_valid, row_lengths, valid_mask
 
 BLOCK, BLOCK_HOP = 100, 50

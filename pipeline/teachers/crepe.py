@@ -18,7 +18,7 @@ from torch import nn
 from pipeline.config import check
 from pipeline.teachers.base import MissingRuntimeError
 from pipeline.teachers.crepe_net import FRAME, CrepeNet
-from pipeline.teachers.fingerprint import weights_fingerprint
+from pipeline.fingerprint import weights_fingerprint
 from pipeline.teachers.pooling import centred_frames, mean_over_valid, row_lengths, valid_mask
 
 SAMPLE_RATE = 16000

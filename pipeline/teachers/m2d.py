@@ -19,7 +19,7 @@ from torch import nn
 
 from pipeline.config import check
 from pipeline.teachers.base import MissingRuntimeError
-from pipeline.teachers.fingerprint import weights_fingerprint
+from pipeline.fingerprint import weights_fingerprint
 from pipeline.teachers.pooling import centred_frames, masked_mean, row_lengths
 
 INSTALL_HINT = ("teacher 'm2d' needs the M2D runtime: pip install timm einops nnAudio, then put "

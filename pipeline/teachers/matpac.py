@@ -20,7 +20,7 @@ from torch import nn
 
 from pipeline.config import check
 from pipeline.teachers.base import MissingRuntimeError
-from pipeline.teachers.fingerprint import weights_fingerprint
+from pipeline.fingerprint import weights_fingerprint
 from pipeline.teachers.pooling import masked_mean, row_lengths
 
 INSTALL_HINT = ("teacher 'matpac' needs the MATPAC inference package: pip install --no-deps "

@@ -14,7 +14,7 @@ import torch
 
 from pipeline.config import check
 from pipeline.teachers.base import MissingRuntimeError
-from pipeline.teachers.fingerprint import file_fingerprint
+from pipeline.fingerprint import file_fingerprint
 from pipeline.teachers.torchscript import check_output
 
 

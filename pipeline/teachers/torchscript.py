@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pipeline.config import check
-from pipeline.teachers.fingerprint import weights_fingerprint
+from pipeline.fingerprint import weights_fingerprint
 
 
 @dataclass(frozen=True)

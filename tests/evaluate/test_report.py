@@ -27,6 +27,7 @@ def test_retention_and_gap_closed_hand_example():
     assert retention(0.7, 0.8) == pytest.approx(87.5)
     assert gap_closed(0.3, 0.8, 0.4) == pytest.approx(-25.0)  # worse than the baseline
     assert pd.isna(gap_closed(0.7, 0.4, 0.4)) and pd.isna(retention(0.7, None))
+    assert pd.isna(gap_closed(0.5, 0.3, 0.4))  # the teacher is below the baseline: no gap to close
 
 
 def test_write_report_files(tmp_path: Path):

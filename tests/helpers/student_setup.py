@@ -29,18 +29,18 @@ def trained_student(root: Path) -> tuple[Path, Corpus]:
 
 
 def fresh_student(path: Path, frontend: LogMelConfig = LogMelConfig(), window_seconds: float = 4.0,
-                  options: dict | None = None, out_dim: int = 512, seed: int = 0) -> Path:
-    """The demo architecture (MobileNetV3 width 0.2) with fresh weights and batch-norm statistics of noise."""
+                  options: dict | None = None, out_dim: int = 512, seed: int = 0, name: str = "mobilenetv3") -> Path:
+    """Fresh weights (default: the demo architecture, MobileNetV3 width 0.2) with batch-norm statistics of noise."""
     torch.manual_seed(seed)
     options = {"width": 0.2} if options is None else options
-    student = build_student("mobilenetv3", options)
+    student = build_student(name, options)
     head = ProjectionHead(student.embed_dim, out_dim, HeadOptions(hidden=(64,)))
     window = int(window_seconds * frontend.sample_rate)
     noise = torch.from_numpy(np.random.default_rng(seed).standard_normal((8, window)).astype(np.float32) * 0.1)
     student.train()
     with torch.no_grad():  # realistic activation scales instead of init-time BN statistics
         student(LogMel(frontend)(noise))
-    config = {"student": "mobilenetv3", "student_options": options, "head_hidden": [64], "objective": "distill",
+    config = {"student": name, "student_options": options, "head_hidden": [64], "objective": "distill",
               "frontend": dataclasses.asdict(frontend), "window_samples": window, "out_dim": out_dim,
               "embed_dim": student.embed_dim, "classes": None, "teachers": ["fresh"]}
     return save_student(path, student.eval(), head, config, {"params": sum(p.numel() for p in student.parameters())})

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,25 +14,32 @@ from stages.export import main
 from student_setup import trained_student
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run shared by the tests: (student.pt, corpus folder)."""
+    ckpt, corpus = trained_student(tmp_path_factory.mktemp("train"))
+    return ckpt, Path(corpus.path).parent
+
+
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A project folder with a trained student at cache/students/tiny and its corpus."""
-    ckpt, corpus = trained_student(tmp_path / "work")
+def project(trained, tmp_path, monkeypatch):
+    """A project folder with the student at cache/students/tiny."""
     (tmp_path / "cache" / "students" / "tiny").mkdir(parents=True)
-    ckpt.rename(tmp_path / "cache" / "students" / "tiny" / "student.pt")
+    shutil.copy(trained[0], tmp_path / "cache" / "students" / "tiny" / "student.pt")
     monkeypatch.chdir(tmp_path)
-    return tmp_path, corpus
+    return tmp_path, trained[1]
 
 
-def write_params(root, **export) -> None:
-    params = {"base": {"num_threads": 1}, "prepare": {"output": "work/corpus"},
+def write_params(project, **export) -> None:
+    root, corpus = project
+    params = {"base": {"num_threads": 1}, "prepare": {"output": str(corpus)},
               "export": {"student": "tiny", "check_batch": 2, "calibration_clips": 8, **export}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
 def test_export_stage_writes_checked_files(project):
     root, _ = project
-    write_params(root)
+    write_params(project)
     result = CliRunner().invoke(main, ["--params", "params.yaml"])
     assert result.exit_code == 0, result.output
     out = root / "cache" / "export" / "tiny"
@@ -45,7 +54,7 @@ def test_export_stage_writes_checked_files(project):
 
 def test_export_stage_fails_when_a_check_fails(project):
     root, _ = project
-    write_params(root, formats=["torchscript"], min_cosine_int8=0.999999)
+    write_params(project, formats=["torchscript"], min_cosine_int8=0.999999)
     result = CliRunner().invoke(main, ["--params", "params.yaml"])
     assert result.exit_code != 0
     assert "FAILED" in result.output and "student.int8.ts" in result.output
@@ -54,9 +63,9 @@ def test_export_stage_fails_when_a_check_fails(project):
 
 def test_export_stage_rejects_bad_params_and_missing_student(project):
     root, _ = project
-    write_params(root, int8_method="fp4")
+    write_params(project, int8_method="fp4")
     result = CliRunner().invoke(main, ["--params", "params.yaml"])
     assert result.exit_code != 0 and "valid" in result.output
-    write_params(root)
+    write_params(project)
     result = CliRunner().invoke(main, ["--params", "params.yaml", "--student", "nobody"])
     assert result.exit_code != 0 and "ssondo train" in result.output

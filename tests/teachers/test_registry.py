@@ -6,7 +6,7 @@ import torch
 
 from pipeline.config import ConfigError
 from pipeline.teachers.base import check_teacher
-from pipeline.teachers.fingerprint import file_fingerprint, weights_fingerprint
+from pipeline.fingerprint import file_fingerprint, weights_fingerprint
 from pipeline.teachers.pooling import centred_frames, masked_mean, mean_over_valid, row_lengths
 from pipeline.teachers.registry import TEACHERS, TeacherSpec, build_teacher, teacher_options
 

@@ -1,4 +1,4 @@
-"""Short content hashes of loaded teacher weights, so stores go stale exactly when a teacher changes."""
+"""Short content hashes of loaded weights (teachers, students, exports), so caches go stale exactly when a model changes."""
 from __future__ import annotations
 
 import hashlib

@@ -1,0 +1,132 @@
+"""The side-by-side evaluation: teachers, distilled students (own and projected embeddings), supervised and
+untrained students of the same architecture, and the log-mel baseline, probed on the same tasks."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from pipeline.config import check
+from pipeline.evaluate.benchmark import evaluate_embedder
+from pipeline.evaluate.embedders import LogMelStats, StudentEmbedder, TeacherEmbedder
+from pipeline.evaluate.probes import ProbeConfig
+from pipeline.evaluate.report import ModelRow
+from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
+from pipeline.inference.checkpoint import read_checkpoint
+from pipeline.inference.model import StudentModel
+from pipeline.students.macs import count_params
+from pipeline.students.registry import build_student
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Settings of the `evaluate` stage (params section `evaluate`)."""
+
+    builtin_tasks: str | None = "cache/tasks"   # folder of the demo tasks (null = none)
+    tasks: tuple[TaskConfig, ...] = ()          # further tasks (ESC-50, US8K, ... on your disk)
+    teachers: tuple[str, ...] = ("aisfx",)
+    teacher_options: dict = field(default_factory=dict)
+    students: tuple[str, ...] = ("demo",)       # distilled students under students_dir
+    supervised: tuple[str, ...] = ()            # supervised baselines under students_dir
+    untrained: bool = True
+    projected: bool = True
+    logmel: bool = True
+    logmel_mels: int = 128
+    students_dir: str = "cache/students"
+    cache_dir: str = "cache/eval-embeddings"
+    window_seconds: float = 10.0
+    batch_size: int = 16
+    n_folds: int = 5
+    untrained_seed: int = 0
+    probe: ProbeConfig = ProbeConfig()
+
+    def __post_init__(self):
+        check(len(self.teachers) >= 1, "evaluate.teachers", "needs at least one teacher (retention is relative)")
+        check(self.window_seconds > 0, "evaluate.window_seconds", "must be > 0")
+        check(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        check(self.n_folds >= 2, "evaluate.n_folds", "must be >= 2")
+        check(self.builtin_tasks is not None or len(self.tasks) > 0, "evaluate.tasks", "no task to evaluate on")
+
+
+@dataclass
+class Candidate:
+    """One model to probe, with what the report shows about it."""
+
+    embedder: object
+    kind: str
+    params: int | None = None
+    macs: int | None = None
+    teacher: str | None = None
+
+
+def load_tasks(cfg: EvaluateConfig) -> list[Task]:
+    """The built-in demo tasks (if any) followed by the configured ones."""
+    configs = list(demo_tasks(cfg.builtin_tasks, cfg.n_folds)) if cfg.builtin_tasks else []
+    return [load_task(c) for c in configs + list(cfg.tasks)]
+
+
+class Projected(nn.Module):
+    """log-mels -> student embedding -> projection head (the teacher-space output)."""
+
+    def __init__(self, model: StudentModel):
+        super().__init__()
+        self.backbone, self.head = model.encoder.backbone, model.head
+
+    def forward(self, logmels: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(logmels))
+
+
+def student_candidates(cfg: EvaluateConfig, name: str, kind: str, teacher: str) -> Iterator[Candidate]:
+    """A trained student (own embedding; projected too for distilled ones)."""
+    ckpt = read_checkpoint(Path(cfg.students_dir) / name / "student.pt")
+    model = StudentModel.from_checkpoint(ckpt)
+    params, macs = model.params, ckpt.metrics.get("macs_10s")
+    frontend = ckpt.config.frontend
+    yield Candidate(StudentEmbedder(name, model.encoder.backbone, frontend), kind, params, macs, teacher)
+    if kind == "student" and cfg.projected:
+        proj = StudentEmbedder(f"{name}-projected", Projected(model), frontend, embed_dim=ckpt.config.out_dim)
+        yield Candidate(proj, "student_projected", params, macs, teacher)
+
+
+def untrained_candidate(cfg: EvaluateConfig, name: str, teacher: str) -> Candidate:
+    """The distilled student's architecture with fresh, seeded weights."""
+    ckpt = read_checkpoint(Path(cfg.students_dir) / name / "student.pt")
+    torch.manual_seed(cfg.untrained_seed)
+    net = build_student(ckpt.config.student, ckpt.config.student_options).eval()
+    return Candidate(StudentEmbedder(f"{name}-untrained", net, ckpt.config.frontend), "untrained",
+                     count_params(net), ckpt.metrics.get("macs_10s"), teacher)
+
+
+def candidates(cfg: EvaluateConfig, sample_rate: int) -> Iterator[Candidate]:
+    """Every model of the comparison, teachers first (built lazily: one model in memory at a time)."""
+    from pipeline.teachers.registry import build_teacher  # evaluation, unlike training, may load teachers
+
+    for name in cfg.teachers:
+        teacher = build_teacher(name, cfg.teacher_options.get(name, {}))
+        params = sum(p.numel() for p in teacher.parameters()) if isinstance(teacher, nn.Module) else None
+        yield Candidate(TeacherEmbedder(teacher), "teacher", params, None, None)
+    ref = cfg.teachers[0]
+    for name in cfg.students:
+        yield from student_candidates(cfg, name, "student", ref)
+        if cfg.untrained:
+            yield untrained_candidate(cfg, name, ref)
+    for name in cfg.supervised:
+        yield from student_candidates(cfg, name, "supervised", ref)
+    if cfg.logmel:
+        yield Candidate(LogMelStats(sample_rate, cfg.logmel_mels), "baseline", 0, None, None)
+
+
+def run_suite(cfg: EvaluateConfig, sample_rate: int, log=print) -> list[ModelRow]:
+    """Probe every candidate on every task; returns one report row per model."""
+    tasks = load_tasks(cfg)
+    rows = []
+    for cand in candidates(cfg, sample_rate):
+        results = evaluate_embedder(cand.embedder, tasks, cfg.probe, cfg.cache_dir, cfg.window_seconds,
+                                    cfg.batch_size)
+        scores = {task: res.summary() for task, res in results.items()}
+        log(f"evaluate: {cand.embedder.name:<24} " + "  ".join(f"{t}={m * 100:.1f}" for t, (m, _) in scores.items()))
+        rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher))
+    return rows

