@@ -35,11 +35,13 @@ def main(params_file: str, input_: str | None, output: str | None, workers: int 
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     out = Path(cfg.output)
-    click.echo(f"prepare: {result.corpus.n_clips} clips, {result.seconds / 3600:.2f} h at {cfg.sample_rate} Hz "
-               f"-> {result.corpus.path} (fingerprint {result.corpus.fingerprint})")
+    size_gb = Path(result.corpus.path).stat().st_size / 1e9
+    click.echo(f"prepare: {result.corpus.n_clips} clips, {result.seconds / 3600:.2f} h at {cfg.sample_rate} Hz, "
+               f"{cfg.codec} {size_gb:.3f} GB -> {result.corpus.path} (fingerprint {result.corpus.fingerprint})")
     click.echo(f"prepare: {summarize_rejections(out / 'rejected.csv')}")
     write_json(out / "metrics.json", {"clips": result.corpus.n_clips, "hours": result.seconds / 3600,
-                                      "rejected": result.n_rejected, "fingerprint": result.corpus.fingerprint})
+                                      "rejected": result.n_rejected, "fingerprint": result.corpus.fingerprint,
+                                      "codec": cfg.codec, "size_gb": size_gb})
 
 
 if __name__ == "__main__":

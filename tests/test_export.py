@@ -6,9 +6,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from pipeline.config import ConfigError, parse
 from pipeline.audio.logmel import LogMelConfig
-from pipeline.export import ExportCheckError, ExportConfig, ExportError, compare, export_student, require_passed
+from pipeline.config import ConfigError, parse
+from pipeline.export import (ExportCheckError, ExportConfig, ExportError, compare, export_student, require_passed,
+                             save_int8)
 from pipeline.inference.model import load_student
 from pipeline.inference.quantize import corpus_audio, noise_audio
 from student_setup import WINDOW, fresh_student, trained_student
@@ -116,11 +117,27 @@ def test_config_validation():
     assert parse(ExportConfig, {"formats": ["onnx"]}, "export").formats == ("onnx",)
 
 
-def test_dymn_exports_and_refuses_static_int8_clearly(tmp_path):
+
+def test_dymn_exports_agree(tmp_path):
     frontend = LogMelConfig(sample_rate=16000, n_mels=64, fmax=8000.0)
     path = fresh_student(tmp_path / "s.pt", frontend, 0.5, {"width": 0.1}, out_dim=8, name="dymn")
-    model = load_student(path)
-    manifest = export_student(model, tmp_path / "fp32", ExportConfig(quantize=False, check_batch=2))
+    manifest = export_student(load_student(path), tmp_path, ExportConfig(quantize=False, check_batch=2))
     assert manifest["passed"] and manifest["files"]["student.onnx"]["min_cosine"] > 0.9999
-    with pytest.raises(ExportError, match="int8_method"):  # its dynamic convs have no static int8 kernels
-        export_student(model, tmp_path / "int8", ExportConfig(formats=(), calibration_clips=2, check_batch=1))
+
+
+class BiasFreeFunctionalConv(torch.nn.Module):
+    """A functional conv without bias, as DyMN's dynamic convs: FX static int8 cannot pack it."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(4, 1, 1, 5))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(audio[:, None, None, :], self.weight).mean(dim=(2, 3))
+
+
+def test_unquantisable_student_fails_clearly(tmp_path):
+    audio = noise_audio(2, 400, seed=0)
+    with pytest.raises(ExportError, match="int8_method"):
+        save_int8(BiasFreeFunctionalConv(), ExportConfig(student="odd"), audio, torch.from_numpy(audio[:1]),
+                  tmp_path / "x.ts")

@@ -78,7 +78,8 @@ def test_distillation_beats_the_untrained_student_and_the_mean_target(world, tmp
     payload = torch.load(tmp_path / "student.pt", weights_only=True)
     config = json.loads(payload["config"])
     assert config["out_dim"] == 16 and config["window_samples"] == WINDOW
-    assert config["frontend"]["sample_rate"] == 16000 and config["store_fingerprints"] == data.meta["store_fingerprints"]
+    assert config["frontend"]["sample_rate"] == 16000
+    assert config["store_fingerprints"] == data.meta["store_fingerprints"]
 
 
 def test_supervised_objective_learns(world, tmp_path):
