@@ -212,8 +212,9 @@ def extract(cfg: EmbedConfig, teacher, corpus: Corpus, out_dir: str,
     meta = store_meta(cfg, teacher, corpus)
     url = f"{out_dir.rstrip('/')}/stores/{meta['store_fingerprint']}"
     found = _opens(url)
-    if found is not None and found.complete:
-        return EmbedResult(url, meta["store_fingerprint"], True, read_report(url))
+    if found is not None and found.complete:  # stores without a saved report get their whole-store counts
+        report = read_report(url) or build_report(found, corpus, 0, 0.0, 0.0)
+        return EmbedResult(url, meta["store_fingerprint"], True, report)
     with contextlib.ExitStack() as stack:
         _lock_all_ranks(stack, url, info)
         report = _extract_locked(cfg, teacher, corpus, url, meta, info)

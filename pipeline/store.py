@@ -152,7 +152,8 @@ class EmbeddingStore:
         """Compute clip embeddings (mean of valid windows) and mark the store complete."""
         missing = set(range(self.layout.n_shards)) - self.done_shards()
         if missing:
-            raise StoreError(f"{self.url}: cannot finalise, {len(missing)} shard(s) not written: {sorted(missing)[:10]}")
+            raise StoreError(f"{self.url}: cannot finalise, {len(missing)} shard(s) not written: "
+                             f"{sorted(missing)[:10]}")
         means, counts = clip_means(self)
         chunk = (self.layout.chunk_rows, self.layout.dim)
         self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk,

@@ -278,3 +278,14 @@ def test_creation_cut_off_is_redone_but_damage_is_not_wiped(corpus, reference, t
     with pytest.raises(StoreError, match="holds written shards but cannot be opened.*ssondo store verify"):
         extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
     assert (Path(url) / "ledger").is_dir()
+
+
+def test_reused_store_without_saved_report_gets_its_counts(corpus, tmp_path):
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE, nan_every=2)
+    first = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(tmp_path))
+    (Path(first.url) / "report.json").unlink()  # as left by stores written before reports were kept per store
+    again = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE, nan_every=2), corpus,
+                    str(tmp_path))
+    assert again.reused and again.report["windows_this_run"] == 0
+    for key in ("clips", "windows", "dim", "nan_rows", "invalid_clips", "store_fingerprint"):
+        assert again.report[key] == first.report[key], key

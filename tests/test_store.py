@@ -103,7 +103,7 @@ def test_incomplete_store_is_refused(tmp_path):
 
 def test_corpus_mismatch(tmp_path):
     store = build(str(tmp_path / "s"))
-    with pytest.raises(StoreError, match="built from corpus corpus-a but the corpus is corpus-b; re-run `ssondo embed`"):
+    with pytest.raises(StoreError, match="from corpus corpus-a but the corpus is corpus-b; re-run `ssondo embed`"):
         store.require_complete("corpus-b")
     assert verify_store(store.url, "corpus-b") == [
         "built from corpus corpus-a, but the given corpus is corpus-b"]

@@ -15,7 +15,7 @@ from torch import nn
 
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, extract
-from pipeline.store import write_pointer, EmbeddingStore
+from pipeline.store import EmbeddingStore, write_pointer
 from pipeline.teachers.registry import build_teacher
 from stages.store import main
 
