@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -348,3 +349,106 @@ def small_run_rows(m: dict, clips: int, cores: int) -> list[str]:
     return [f"| generate + encode mp3 (prepare) | {hours(prepare)} |", f"| embed, ViT-B stand-in | {hours(embed)} |",
             f"| cluster | {hours(cluster)} |", f"| train, {clips:,} samples (1 pass) | {hours(train)} |",
             f"| **total** | **{hours(total)}** |"]
+
+
+def machine() -> str:
+    """nproc, CPU model and git commit, for the report header."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return f"nproc {os.cpu_count()}, {model}, torch {torch.__version__}, commit {commit}"
+
+
+def report(m: dict, node: Node, codec: str, small: int) -> str:
+    """The markdown section appended to BENCHMARKS.md."""
+    e, t = m["embed"], m["train"]
+    lines = [
+        "## Scale", "",
+        f"{datetime.date.today().isoformat()}; {machine()}. `python -m benchmarks.scale --clips {m['clips']} "
+        f"--cores {node.cores} --gpus {node.gpus}`: {m['clips']:,} generated 10 s clips at {RATE} Hz "
+        f"(tones, noise bursts, chirps). Rates are per core: clips per CPU-second (user+sys, workers included).", "",
+        "| codec | encode clips/s/core | decode clips/s/core (random `Corpus.clip`) | KB/clip | GB per hour "
+        "of audio | AudioSet disk (GB) | AudioSet prepare wall |",
+        "|---|---|---|---|---|---|---|", *codec_rows(m, node), "",
+        f"AudioSet = {AUDIOSET_CLIPS:,} clips x 10 s on {node.cores} cores and {node.gpus} GPU(s); corpus codec "
+        f"for embed/train reads: {codec}.", "",
+        "| stage | measured per core | node rate | AudioSet wall |", "|---|---|---|---|", *stage_rows(m, node, codec), "",
+        f"Teacher stand-in: ViT-B/16 over 128-mel x 10 ms log-mels (496 patches of 16x16, 12 layers, width 768, "
+        f"MLP 3072), {e['params'] / 1e6:.1f}M params, {e['flops'] / 1e9:.1f} GFLOPs per 10 s clip, traced with "
+        f"torch.jit.trace and run through `pipeline.embed.extract` (torchscript teacher, 1 DataLoader worker "
+        f"decoding mp3) on {e['clips']} clips. Student: MobileNetV3 width 1.0, {t['params'] / 1e6:.2f}M params, "
+        f"{t['macs'] / 1e9:.2f} GMACs per 10 s clip.", "",
+        f"Generated {small:,}-clip mp3 corpus through prepare, embed, cluster, train on this machine "
+        f"({os.cpu_count()} cores, no GPU), projected from the rates above:", "",
+        "| step | projected wall |", "|---|---|", *small_run_rows(m, small, os.cpu_count() or 1), "",
+        "Assumptions (not measured):",
+        "- prepare decodes a source file at the cost of one measured mp3 decode plus one 44.1 kHz -> 32 kHz "
+        "resample, in parallel on all cores; HDF5 writes are serial in the main process (wall = the larger).",
+        f"- GPU rates are assumed effective sustained throughputs, not measured: {node.vit_tflops:g} TFLOP/s "
+        f"per GPU on the ViT-B teacher, {node.cnn_tflops:g} TFLOP/s per GPU training MobileNetV3 (training "
+        f"= 3x forward FLOPs). With GPUs, a stage runs at the lower of the GPU rate and the rate all cores "
+        f"decode the corpus codec; one-GPU-per-process overheads, I/O and stragglers are ignored.",
+        "- CPU-only rates scale linearly with cores (optimistic for train, whose per-core rate is 1 thread); "
+        "cluster runs in one process at the measured single-thread rate (conservative).",
+        f"- training draws {node.train_samples:,} samples in all (`--train-samples`).", "",
+    ]
+    return "\n".join(lines)
+
+
+def measure(folder: Path, args: argparse.Namespace) -> dict:
+    """Every measurement of the report (progress on stderr)."""
+    def say(msg: str) -> None:
+        print(f"[scale] {msg}", flush=True, file=sys.stderr)
+
+    torch.set_num_threads(1)
+    say(f"writing {args.clips} clips in {len(CODEC_NAMES)} codecs with {args.workers} workers")
+    codecs, gen_cpu, clock = write_corpora(folder, args.clips, args.workers)
+    say(f"corpora written in {clock.wall:.0f} s; timing random-access decode")
+    for name, s in codecs.items():
+        s.decode_rate = decode_rate(folder / f"{name}.h5", min(args.clips, args.decode_reads))
+    say("embed (ViT-B stand-in)")
+    embed = embed_rate(folder, args.embed_clips)
+    say("cluster")
+    cluster = cluster_rate(folder, args.cluster_rows, 768, args.k)
+    say("train")
+    train = train_rate(args.train_steps)
+    return {"clips": args.clips, "codecs": codecs, "gen_cpu": gen_cpu, "resample": resample_cpu(),
+            "embed": embed, "cluster": cluster, "train": train}
+
+
+def main() -> None:
+    """Measure, print the markdown report, append it to BENCHMARKS.md."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=2000, help="generated 10 s clips per codec corpus")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="generate/encode processes")
+    ap.add_argument("--decode-reads", type=int, default=500, help="random Corpus.clip reads per codec")
+    ap.add_argument("--embed-clips", type=int, default=8)
+    ap.add_argument("--cluster-rows", type=int, default=50_000)
+    ap.add_argument("--k", type=int, default=50)
+    ap.add_argument("--train-steps", type=int, default=2)
+    ap.add_argument("--cores", type=int, default=64, help="projection: CPU cores of the node")
+    ap.add_argument("--gpus", type=int, default=8, help="projection: GPUs of the node")
+    ap.add_argument("--codec", default="mp3", choices=CODEC_NAMES, help="projection: corpus codec read by embed/train")
+    ap.add_argument("--vit-tflops", type=float, default=100.0, help="ASSUMED effective TFLOP/s per GPU, ViT-B")
+    ap.add_argument("--cnn-tflops", type=float, default=10.0, help="ASSUMED effective TFLOP/s per GPU, MobileNetV3")
+    ap.add_argument("--train-samples", type=int, default=15_000_000, help="projection: samples drawn in training")
+    ap.add_argument("--small-clips", type=int, default=20_000, help="size of the generated mp3 corpus projected")
+    ap.add_argument("--no-append", action="store_true", help="print only; do not append to BENCHMARKS.md")
+    args = ap.parse_args()
+    node = Node(args.cores, args.gpus, args.vit_tflops, args.cnn_tflops, args.train_samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        text = report(measure(Path(tmp), args), node, args.codec, args.small_clips)
+    print(text)
+    if not args.no_append:
+        path = Path("BENCHMARKS.md")
+        with open(path, "a") as f:
+            f.write(("" if path.stat().st_size == 0 else "\n") + text)
+
+
+if __name__ == "__main__":
+    main()
