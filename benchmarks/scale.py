@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -265,11 +265,12 @@ def train_rate(steps: int) -> dict:
     data = TrainData(None, int(RATE * SECONDS), targets, np.ones(32), np.zeros(0, dtype=np.int64))
     rt = setup_runtime(cfg, data, LogMelConfig(sample_rate=RATE), distributed.DistInfo())
     waves = torch.from_numpy(np.stack([synth_clip(20_000_000 + i) for i in range(32)]))  # (32, samples)
+    batch_targets = targets.get(np.arange(32))  # (32, 768)
     gen = torch.Generator().manual_seed(0)
-    train_step(cfg, rt, waves, targets.table, gen, cfg.lr)  # warm-up
+    train_step(cfg, rt, waves, batch_targets, gen, cfg.lr)  # warm-up
     with Clock() as clock:
         for _ in range(steps):
-            train_step(cfg, rt, waves, targets.table, gen, cfg.lr)
+            train_step(cfg, rt, waves, batch_targets, gen, cfg.lr)
     example = rt.frontend(waves[:1])  # (1, mels, frames)
     rt.model.eval()
     macs = count_macs(rt.model.student, example)
@@ -301,8 +302,10 @@ class Node:
 
 
 def hours(seconds: float) -> str:
-    """Seconds as hours with sensible precision."""
-    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
+    """Seconds as hours, minutes or seconds, whichever reads best."""
+    if seconds >= 360:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def codec_rows(m: dict, node: Node) -> list[str]:
@@ -320,22 +323,27 @@ def codec_rows(m: dict, node: Node) -> list[str]:
     return rows
 
 
-def stage_rows(m: dict, node: Node, codec: str) -> list[str]:
-    """Markdown rows per stage: measured per-core rate and the AudioSet wall time on the node."""
+def node_rates(m: dict, node: Node, codec: str) -> tuple[float, float]:
+    """(embed clips/s, train samples/s) of the whole node; with GPUs, capped by how fast its cores decode."""
     decode = node.cores * m["codecs"][codec].decode_rate  # clips/s the node's cores can decode
     e, t = m["embed"], m["train"]
-    cpu_embed, cpu_train = node.cores * e["per_cpu_s"], node.cores * t["per_cpu_s"]
+    if not node.gpus:
+        return node.cores * e["per_cpu_s"], node.cores * t["per_cpu_s"]
     gpu_embed = node.gpus * node.vit_tflops * 1e12 / e["flops"]
     gpu_train = node.gpus * node.cnn_tflops * 1e12 / (6 * t["macs"])  # fwd+bwd ~ 3x fwd, 2 FLOPs per MAC
-    embed = min(gpu_embed, decode) if node.gpus else cpu_embed
-    train = min(gpu_train, decode) if node.gpus else cpu_train
-    where = f"{node.gpus} GPU(s), fed by {node.cores} cores" if node.gpus else f"{node.cores} CPU cores"
-    return [f"| embed (ViT-B stand-in) | {e['per_cpu_s']:.2f} clips/s | {where}: {embed:,.0f} clips/s | "
-            f"{hours(AUDIOSET_CLIPS / embed)} |",
-            f"| cluster (k-means fit + assign) | {m['cluster']:,.0f} rows/s | 1 process | "
-            f"{hours(AUDIOSET_CLIPS / m['cluster'])} |",
-            f"| train (MobileNetV3 w1.0, batch 32) | {t['per_cpu_s']:.2f} samples/s | {where}: {train:,.0f} "
-            f"samples/s x {node.train_samples:,} samples | {hours(node.train_samples / train)} |"]
+    return min(gpu_embed, decode), min(gpu_train, decode)
+
+
+def stage_rows(m: dict, node: Node, codec: str) -> list[str]:
+    """Markdown rows per stage: measured per-core rate, AudioSet wall on the node's CPUs alone and with its GPUs."""
+    cpu, gpu = node_rates(m, replace(node, gpus=0), codec), node_rates(m, node, codec)
+    e, t, n = m["embed"], m["train"], node.train_samples
+    cluster = hours(AUDIOSET_CLIPS / m["cluster"])
+    return [f"| embed (ViT-B stand-in) | {e['per_cpu_s']:.2f} clips/s | {hours(AUDIOSET_CLIPS / cpu[0])} | "
+            f"{hours(AUDIOSET_CLIPS / gpu[0])} ({gpu[0]:,.0f} clips/s) |",
+            f"| cluster (k-means fit + assign, 1 process) | {m['cluster']:,.0f} rows/s | {cluster} | {cluster} |",
+            f"| train (MobileNetV3 w1.0, batch 32), {n:,} samples | {t['per_cpu_s']:.2f} samples/s | "
+            f"{hours(n / cpu[1])} | {hours(n / gpu[1])} ({gpu[1]:,.0f} samples/s) |"]
 
 
 def small_run_rows(m: dict, clips: int, cores: int) -> list[str]:
@@ -377,7 +385,8 @@ def report(m: dict, node: Node, codec: str, small: int) -> str:
         "|---|---|---|---|---|---|---|", *codec_rows(m, node), "",
         f"AudioSet = {AUDIOSET_CLIPS:,} clips x 10 s on {node.cores} cores and {node.gpus} GPU(s); corpus codec "
         f"for embed/train reads: {codec}.", "",
-        "| stage | measured per core | node rate | AudioSet wall |", "|---|---|---|---|", *stage_rows(m, node, codec), "",
+        f"| stage | measured per core | AudioSet wall, {node.cores} cores | AudioSet wall, {node.cores} cores + "
+        f"{node.gpus} GPUs (assumed speeds) |", "|---|---|---|---|", *stage_rows(m, node, codec), "",
         f"Teacher stand-in: ViT-B/16 over 128-mel x 10 ms log-mels (496 patches of 16x16, 12 layers, width 768, "
         f"MLP 3072), {e['params'] / 1e6:.1f}M params, {e['flops'] / 1e9:.1f} GFLOPs per 10 s clip, traced with "
         f"torch.jit.trace and run through `pipeline.embed.extract` (torchscript teacher, 1 DataLoader worker "

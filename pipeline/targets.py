@@ -14,7 +14,7 @@ class RamTargets:
     """All target rows in one float32 tensor; `get(rows)` is a gather."""
 
     def __init__(self, table: np.ndarray, valid: np.ndarray):
-        self.table = torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))  # (rows, dim)
+        self.table = np.ascontiguousarray(table, dtype=np.float32)  # (rows, dim)
         self.valid = valid
         self.chunk_rows = 0
 
@@ -23,7 +23,49 @@ class RamTargets:
         return self.table.shape[1]
 
     def get(self, rows: np.ndarray) -> torch.Tensor:
-        return self.table[torch.as_tensor(rows, dtype=torch.long)]
+        # a numpy gather: torch's threaded index_select stalls on busy machines for small batches
+        return torch.from_numpy(self.table[np.asarray(rows, dtype=np.int64)])
+
+
+class NormalisedTargets:
+    """Targets shifted by a mean and scaled by a std per dimension (estimated on training rows).
+
+    Teachers whose embeddings share a large common direction (post-ReLU pooling, e.g. aisfx) make a raw cosine
+    loss reward predicting that direction; centring makes the loss about what differs between clips.
+    """
+
+    def __init__(self, raw, mean: np.ndarray, std: np.ndarray, norm: float):
+        self.raw, self.valid, self.chunk_rows = raw, raw.valid, raw.chunk_rows
+        self.mean = torch.as_tensor(mean, dtype=torch.float32)  # (dim,)
+        self.std = torch.as_tensor(std, dtype=torch.float32)    # (dim,)
+        self.norm = float(norm)  # median L2 norm of a normalised training target
+
+    @property
+    def dim(self) -> int:
+        return self.raw.dim
+
+    def get(self, rows: np.ndarray) -> torch.Tensor:
+        return (self.raw.get(rows) - self.mean) / self.std
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Map a prediction in normalised space back to the teacher's space.
+
+        A cosine loss leaves the prediction's norm free, so it is set to the typical norm of a normalised target.
+        """
+        unit = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return unit * self.norm * self.std.to(x.device) + self.mean.to(x.device)
+
+
+def target_stats(targets, rows: np.ndarray, mode: str, floor: float = 0.1) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-dimension mean and scale of `rows` for `mode` center (scale 1) or standardize, and the median norm
+    of the normalised rows.
+
+    The std is floored at `floor` x its median so near-constant dimensions are not blown up into noise.
+    """
+    x = targets.get(np.sort(rows)).double().numpy()  # (rows, dim)
+    mean = x.mean(axis=0)
+    std = np.ones_like(mean) if mode == "center" else np.maximum(x.std(axis=0), floor * np.median(x.std(axis=0)) + 1e-12)
+    return mean, std, float(np.median(np.linalg.norm((x - mean) / std, axis=1)))
 
 
 class ChunkTargets:

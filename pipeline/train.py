@@ -47,6 +47,7 @@ class TrainConfig:
     loss: str = "cosine"
     loss_options: dict = field(default_factory=dict)
     target: Literal["clip", "window"] = "clip"
+    target_norm: Literal["none", "center", "standardize"] = "center"
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"
     epochs: int = 10
@@ -297,7 +298,7 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
     if len(rows) == 0:
         return {"val_cosine": float("nan"), "val_loss": float("nan")}
     rt.model.eval()
-    cos, loss = [], []
+    cos, loss, raw_cos = [], [], []
     for lo in range(0, len(rows), cfg.batch_size):
         batch = rows[lo: lo + cfg.batch_size]
         starts, target_rows = _val_items(data, batch)
@@ -307,7 +308,13 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
         target = data.targets.get(target_rows).to(rt.device)
         cos.append(nn.functional.cosine_similarity(out, target, dim=1).cpu())
         loss.append(float(rt.loss(out, target)) * len(batch))
-    return {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows)}
+        if hasattr(data.targets, "denormalise"):  # the same prediction, scored in the teacher's own space
+            raw = data.targets.raw.get(target_rows).to(rt.device)
+            raw_cos.append(nn.functional.cosine_similarity(data.targets.denormalise(out), raw, dim=1).cpu())
+    result = {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows)}
+    if raw_cos:
+        result["val_cosine_raw"] = float(torch.cat(raw_cos).mean())
+    return result
 
 
 def mean_target_cosine(data: TrainData, max_rows: int | None = None, sample: int = 4096, seed: int = 0) -> float:
@@ -315,11 +322,12 @@ def mean_target_cosine(data: TrainData, max_rows: int | None = None, sample: int
 
     Scored on the same validation rows as `evaluate_cosine` (the first `max_rows`).
     """
+    targets = getattr(data.targets, "raw", data.targets)  # scored in the teacher's own space
     train_rows = np.flatnonzero(data.weights > 0)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(train_rows, size=min(sample, len(train_rows)), replace=False))
-    mean = data.targets.get(_val_items(data, rows)[1]).mean(dim=0, keepdim=True)  # (1, dim)
-    val = data.targets.get(_val_items(data, data.val_rows[:max_rows])[1])
+    mean = targets.get(_val_items(data, rows)[1]).mean(dim=0, keepdim=True)  # (1, dim)
+    val = targets.get(_val_items(data, data.val_rows[:max_rows])[1])
     return float(nn.functional.cosine_similarity(val, mean.expand_as(val), dim=1).mean())
 
 
@@ -428,6 +436,7 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
     final, first = history[-1], history[0]
     floor = mean_target_cosine(data, cfg.val_max_rows) if cfg.objective == "distill" else None
     metrics = {**card, "val_cosine": final["val_cosine"], "val_cosine_untrained": first["val_cosine"],
+               "val_cosine_raw": final.get("val_cosine_raw"), "val_cosine_raw_untrained": first.get("val_cosine_raw"),
                "val_cosine_mean_target": floor, "val_loss": final["val_loss"], "epochs": cfg.epochs,
                "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]]))}
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}  # NaN (no validation rows) is not JSON
@@ -438,6 +447,9 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
                                      "out_dim": data.targets.dim, "embed_dim": card["embed_dim"],
                                      "classes": getattr(data.targets, "classes", None), **data.meta}),
                "metrics": json.dumps(metrics), "history": json.dumps(history)}
+    if hasattr(data.targets, "denormalise"):  # lets `project` answer in the teacher's space
+        payload.update(target_mean=data.targets.mean.clone(), target_std=data.targets.std.clone(),
+                       target_norm=torch.tensor(data.targets.norm))
     save_atomic(payload, out / "student.pt")
     return metrics
 

@@ -8,7 +8,7 @@ import numpy as np
 from pipeline.corpus import Corpus
 from pipeline.sampling import uniform_weights
 from pipeline.store import EmbeddingStore
-from pipeline.targets import load_targets
+from pipeline.targets import NormalisedTargets, load_targets, target_stats
 from pipeline.train import LabelTargets, TrainConfig, TrainData, validation_rows
 
 # (index path, store fingerprint) -> (weights (n_clips,), clusters (n_clips,)); refuses a foreign index
@@ -42,7 +42,21 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
     if cfg.target == "window":
         data.window_clip = stores[0].array("window_clip")[:]
         data.window_start = stores[0].array("window_start")[:]
+    if cfg.target_norm != "none":
+        data.targets = NormalisedTargets(targets, *target_stats(targets, training_target_rows(data, cfg.seed),
+                                                                cfg.target_norm))
     return data
+
+
+def training_target_rows(data: TrainData, seed: int, sample: int = 20_000) -> np.ndarray:
+    """A seeded sample of valid target rows of training clips (never validation clips)."""
+    clips = np.flatnonzero(data.weights > 0)
+    if data.window_clip is None:
+        rows = clips
+    else:
+        rows = np.flatnonzero(np.isin(data.window_clip, clips) & data.targets.valid)
+    rng = np.random.default_rng([seed, 7])
+    return rng.choice(rows, size=min(sample, len(rows)), replace=False)
 
 
 def supervised_data(cfg: TrainConfig, corpus: Corpus, window: int) -> TrainData:

@@ -1,4 +1,4 @@
-"""params.yaml (the demo) and profiles/audioset.yaml (the paper) validate through the typed configs the stages use."""
+"""params.yaml (demo) and profiles/audioset.yaml (paper) validate through the typed configs the stages use."""
 from __future__ import annotations
 
 import re
@@ -10,6 +10,7 @@ from pipeline.cluster.config import ClusterConfig
 from pipeline.config import parse
 from pipeline.demo.config import DemoConfig
 from pipeline.evaluate.suite import EvaluateConfig
+from pipeline.export import ExportConfig
 from pipeline.prepare import PrepareConfig
 from pipeline.teachers.registry import teacher_options
 from pipeline.train import TrainConfig
@@ -53,9 +54,10 @@ def test_cluster_train_frontend_and_demo_sections(path):
     train = parse(TrainConfig, data, "train")
     frontend = frontend_config(params, params["audio"]["sample_rate"])
     parse(DemoConfig, section(params, "demo"), "demo")
+    export = parse(ExportConfig, section(params, "export"), "export")
     assert cluster.teacher in params["embed"]["teachers"] and set(teachers) <= set(params["embed"]["teachers"])
     assert train.epoch_size >= train.batch_size and frontend.fmax <= frontend.sample_rate / 2
-    assert name in params["evaluate"]["students"]
+    assert name in params["evaluate"]["students"] and export.student == name
     threads = params["base"]["num_threads"]
     assert isinstance(threads, int) and threads >= 0
 
@@ -94,6 +96,7 @@ def test_profile_is_the_paper_setup():
     audio, train = params["audio"], params["train"]
     assert (audio["sample_rate"], audio["window_seconds"], audio["hop_seconds"]) == (32000, 10.0, 10.0)
     assert params["cluster"]["k"] == 50 and train["sampler"] == "balanced" and train["loss"] == "cosine"
+    assert train["target_norm"] == "none" and train["optimizer"] == "adam" and train["lr"] == 8e-4
     assert train["student"] == "mobilenetv3" and train["student_options"]["width"] == 1.0
     assert params["embed"]["teachers"] in (["m2d"], ["matpac"]) and params["prepare"]["codec"] == "mp3"
     assert params["evaluate"]["builtin_tasks"] is None and params["evaluate"]["tasks"]

@@ -9,7 +9,7 @@ from pipeline.audio.decode import resample
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.config import ConfigError
 from pipeline.inference.checkpoint import read_checkpoint, save_student
-from pipeline.inference.model import StudentModel, load_student
+from pipeline.inference.model import StudentModel, load_student, to_teacher_space
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.registry import build_student
 from student_setup import WINDOW, fresh_student, trained_student
@@ -119,8 +119,10 @@ def test_project_is_head_of_embedding(trained):
     projected = model.project(x, 16000)
     assert projected.shape == (3, raw.config.out_dim)
     with torch.no_grad():
-        np.testing.assert_allclose(projected, head(torch.from_numpy(model.embed(x, 16000))).numpy(),
-                                   rtol=1e-4, atol=1e-6)
+        y = head(torch.from_numpy(model.embed(x, 16000)))
+    assert raw.target_mean is not None  # training centred the targets: project maps back to the teacher's space
+    expected = to_teacher_space(y, raw.target_mean, raw.target_std, raw.target_norm)
+    np.testing.assert_allclose(projected, expected.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def fine_tune_step(classifier, seed: int = 0) -> None:

@@ -73,8 +73,10 @@ def test_distillation_beats_the_untrained_student_and_the_mean_target(world, tmp
     data = _data(world, cfg)
     metrics = fit(cfg, data, frontend_config(), tmp_path)
     assert metrics["val_cosine_mean_target"] == pytest.approx(mean_target_cosine(data, cfg.val_max_rows))
-    assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.3
-    assert metrics["val_cosine"] > metrics["val_cosine_mean_target"] + 0.1
+    # centred targets (the default): the cosine in normalised space starts near 0 for any constant guess
+    assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.2
+    # the same predictions mapped back to the teacher's space beat the constant mean-target predictor there
+    assert metrics["val_cosine_raw"] > metrics["val_cosine_mean_target"] + 0.1
     payload = torch.load(tmp_path / "student.pt", weights_only=True)
     config = json.loads(payload["config"])
     assert config["out_dim"] == 16 and config["window_samples"] == WINDOW
@@ -98,7 +100,7 @@ def test_supervised_objective_learns(world, tmp_path):
 def test_window_targets_read_by_chunks_train(world, tmp_path):
     cfg = tiny_config(target="window", memory_budget_gb=0.0, epochs=1, epoch_size=32)
     data = _data(world, cfg)
-    assert isinstance(data.targets, ChunkTargets)
+    assert isinstance(data.targets.raw, ChunkTargets)
     plan = epoch_plan(cfg, data, 0, DistInfo())
     assert np.array_equal(data.window_clip[plan["targets"]], plan["rows"])
     metrics = fit(cfg, data, frontend_config(), tmp_path)

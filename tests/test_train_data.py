@@ -41,7 +41,7 @@ def test_uniform_weights_skip_validation_rows(setup):
     assert np.array_equal(data.val_rows, np.flatnonzero(split == "valid"))
     assert np.all(data.weights[data.val_rows] == 0)
     assert np.allclose(data.weights[split == "train"], data.weights[split == "train"][0])
-    assert isinstance(data.targets, RamTargets) and data.targets.dim == store.dim
+    assert isinstance(data.targets.raw, RamTargets) and data.targets.dim == store.dim
     assert data.meta["store_fingerprints"] == [store.fingerprint]
     assert data.meta["corpus_fingerprint"] == corpus.fingerprint and data.window_clip is None
 

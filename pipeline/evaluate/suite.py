@@ -16,7 +16,7 @@ from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.report import ModelRow
 from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
 from pipeline.inference.checkpoint import read_checkpoint
-from pipeline.inference.model import StudentModel
+from pipeline.inference.model import StudentModel, to_teacher_space
 from pipeline.students.macs import count_params
 from pipeline.students.registry import build_student
 
@@ -74,9 +74,11 @@ class Projected(nn.Module):
     def __init__(self, model: StudentModel):
         super().__init__()
         self.backbone, self.head = model.encoder.backbone, model.head
+        self.model = model
 
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(logmels))
+        m = self.model
+        return to_teacher_space(self.head(self.backbone(logmels)), m.target_mean, m.target_std, m.target_norm)
 
 
 def student_candidates(cfg: EvaluateConfig, name: str, kind: str, teacher: str) -> Iterator[Candidate]:

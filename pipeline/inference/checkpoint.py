@@ -63,6 +63,9 @@ class Checkpoint:
     config: CheckpointConfig
     metrics: dict
     history: list
+    target_mean: torch.Tensor | None = None  # (out_dim,) when training normalised the targets
+    target_std: torch.Tensor | None = None
+    target_norm: torch.Tensor | None = None  # () typical norm of a normalised target
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -77,7 +80,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if missing:
         raise ValueError(f"{path} is not a student checkpoint (missing {missing})")
     return Checkpoint(raw["student"], raw["head"], CheckpointConfig.from_dict(json.loads(raw["config"])),
-                      json.loads(raw.get("metrics", "{}")), json.loads(raw.get("history", "[]")))
+                      json.loads(raw.get("metrics", "{}")), json.loads(raw.get("history", "[]")),
+                      raw.get("target_mean"), raw.get("target_std"), raw.get("target_norm"))
 
 
 def save_student(path: str | Path, student: nn.Module, head: nn.Module, config: Mapping[str, Any] | CheckpointConfig,

@@ -53,6 +53,13 @@ def like(reference: Wave, out: torch.Tensor) -> Wave:
     return out.cpu().numpy()
 
 
+def to_teacher_space(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """Undo training's target normalisation: rescale to the typical target norm (when set), then std and mean."""
+    if float(norm) > 0:
+        y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-12) * norm
+    return y * std + mean
+
+
 class StudentModel(nn.Module):
     """A student checkpoint for use: embeddings, teacher-space projections, fine-tuning and export."""
 
@@ -67,6 +74,10 @@ class StudentModel(nn.Module):
         self.head = ProjectionHead(config.embed_dim, config.out_dim, HeadOptions(hidden=tuple(config.head_hidden)))
         self.frozen = False
         self.metrics: dict = {}
+        # the head predicts (target - mean) / std when training normalised the targets; identity otherwise
+        self.register_buffer("target_mean", torch.zeros(config.out_dim))
+        self.register_buffer("target_std", torch.ones(config.out_dim))
+        self.register_buffer("target_norm", torch.tensor(0.0))  # 0: keep the head's own norm
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> "StudentModel":
@@ -74,6 +85,10 @@ class StudentModel(nn.Module):
         model = cls(ckpt.config)
         model.encoder.backbone.load_state_dict(ckpt.student)
         model.head.load_state_dict(ckpt.head)
+        if ckpt.target_mean is not None:
+            model.target_mean.copy_(ckpt.target_mean)
+            model.target_std.copy_(ckpt.target_std)
+            model.target_norm.copy_(ckpt.target_norm)
         model.metrics = ckpt.metrics
         return model.eval()
 
@@ -131,7 +146,11 @@ class StudentModel(nn.Module):
     def project(self, waveform: Wave, sample_rate: int, batch_size: int = 16) -> Wave:
         """(n_segments, out_dim): embeddings mapped by the training head into the teacher's space (or logits)."""
         segs, _ = self.segments(waveform, sample_rate)
-        return like(waveform, self.map_segments(lambda x: self.head(self.encoder(x)), segs, batch_size))
+        return like(waveform, self.map_segments(self.teacher_space, segs, batch_size))
+
+    def teacher_space(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, out_dim) projected embeddings in the teacher's own space."""
+        return to_teacher_space(self.head(self.encoder(waveforms)), self.target_mean, self.target_std, self.target_norm)
 
     def reduce_segments(self, fn: Callable[[torch.Tensor], torch.Tensor], waveform: Wave, sample_rate: int,
                         batch_size: int = 16) -> Wave:
