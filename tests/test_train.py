@@ -68,15 +68,18 @@ def _env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
 
-def test_distillation_beats_the_untrained_student_and_the_mean_target(world, tmp_path):
-    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0)
+@pytest.mark.parametrize("norm", ["none", "center"])
+def test_distillation_beats_the_untrained_student_and_the_mean_target(world, tmp_path, norm):
+    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0, target_norm=norm)
     data = _data(world, cfg)
     metrics = fit(cfg, data, frontend_config(), tmp_path)
     assert metrics["val_cosine_mean_target"] == pytest.approx(mean_target_cosine(data, cfg.val_max_rows))
-    # centred targets (the default): the cosine in normalised space starts near 0 for any constant guess
-    assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.2
-    # the same predictions mapped back to the teacher's space beat the constant mean-target predictor there
-    assert metrics["val_cosine_raw"] > metrics["val_cosine_mean_target"] + 0.1
+    if norm == "none":  # raw targets: beat the untrained student and the constant mean-target predictor
+        assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.3
+        assert metrics["val_cosine"] > metrics["val_cosine_mean_target"] + 0.1
+    else:  # centred targets: any constant guess scores ~0 in normalised space
+        assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.2
+        assert metrics["val_cosine_raw"] > metrics["val_cosine_raw_untrained"]
     payload = torch.load(tmp_path / "student.pt", weights_only=True)
     config = json.loads(payload["config"])
     assert config["out_dim"] == 16 and config["window_samples"] == WINDOW
