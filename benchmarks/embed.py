@@ -154,6 +154,29 @@ def table(pure: list[Clock], stage: list[Clock], store: EmbeddingStore, targets:
     return rows
 
 
+def run(corpus_path: str, folder: Path, limit: int | None = None, window_seconds: float = 4.0,
+        batch_size: int = 16, workers: int = 1, device: str = "auto", repeats: int = 2) -> dict:
+    """All three measurements in `folder` (the last store stays there); returns the figures and table rows."""
+    cfg = EmbedConfig(teacher="aisfx", window_seconds=window_seconds, hop_seconds=window_seconds,
+                      batch_size=batch_size, workers=workers, device=device)
+    corpus = limited_corpus(corpus_path, limit, folder)
+    teacher = build_teacher("aisfx", {})
+    stage, pure = [], []
+    for r in range(repeats):  # alternate, keep the best of each: the machine may be shared
+        clock, store = whole_stage(teacher, corpus, cfg, folder / f"emb{r}")
+        stage.append(clock)
+        pure.append(teacher_only(teacher, corpus, cfg, store))
+    targets = {level: target_reads(store, level, folder / f"npz_{level}", 50, 256) for level in ("clip", "window")}
+    n = store.layout.n_windows
+    disk, raw = size_ratio(store)
+    return {"rows": table(pure, stage, store, targets), "corpus": corpus, "store": store, "cfg": cfg,
+            "clips": len(corpus), "windows": n, "dim": store.dim,
+            "stage_over_teacher_wall": min(c.wall for c in pure) / min(c.wall for c in stage),
+            "stage_over_teacher_cpu": min(c.cpu for c in pure) / min(c.cpu for c in stage),
+            "disk_over_raw": disk / raw,
+            "targets_speedup": {level: rates["store"] / rates["npz"] for level, rates in targets.items()}}
+
+
 def main() -> None:
     """Run the three measurements and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,22 +191,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = EmbedConfig(teacher="aisfx", window_seconds=args.window_seconds, hop_seconds=args.window_seconds,
-                      batch_size=args.batch_size, workers=args.workers, device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = limited_corpus(args.corpus, args.limit, Path(tmp))
-        teacher = build_teacher("aisfx", {})
-        stage, pure = [], []
-        for r in range(args.repeats):  # alternate, keep the best of each: the machine may be shared
-            clock, store = whole_stage(teacher, corpus, cfg, Path(tmp) / f"emb{r}")
-            stage.append(clock)
-            pure.append(teacher_only(teacher, corpus, cfg, store))
-        targets = {level: target_reads(store, level, Path(tmp) / f"npz_{level}", 50, 256)
-                   for level in ("clip", "window")}
-        rows = table(pure, stage, store, targets)
-    print(f"embed benchmark: aisfx on {len(corpus)} clips, {store.layout.n_windows} windows of "
-          f"{args.window_seconds:g} s, dim {store.dim}; {torch.get_num_threads()} torch threads, workers "
-          f"{args.workers}, device {cfg.device}, best of {args.repeats}")
+        out = run(args.corpus, Path(tmp), args.limit, args.window_seconds, args.batch_size, args.workers,
+                  args.device, args.repeats)
+    print(f"embed benchmark: aisfx on {out['clips']} clips, {out['windows']} windows of "
+          f"{args.window_seconds:g} s, dim {out['dim']}; {torch.get_num_threads()} torch threads, workers "
+          f"{args.workers}, device {out['cfg'].device}, best of {args.repeats}")
+    rows = out["rows"]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'value':>12}  target")
     for name, value, target in rows:

@@ -126,6 +126,21 @@ def table(rows: list[Row], teacher_ms: float) -> str:
     return "\n".join(lines)
 
 
+def run(runs: int, warmup: int, pattern: str = "cache/students/*/student.pt") -> dict:
+    """Teacher and student rows at one thread; `fresh` says the demo architecture stood in for trained students."""
+    torch.set_num_threads(1)
+    teacher = teacher_row(runs, warmup)
+    rows = [teacher]
+    with tempfile.TemporaryDirectory() as tmp:
+        found = sorted(map(Path, glob.glob(pattern)))
+        for path in found or [demo_student(Path(tmp))]:
+            name = path.parent.name
+            rows += student_rows(name, load_student(path), Path(tmp) / "export" / name, runs, warmup)
+    best = min(rows[1:], key=lambda r: r.latency_ms)
+    return {"rows": rows, "teacher": teacher, "best": best, "fresh": not found,
+            "speedup": teacher.latency_ms / best.latency_ms}
+
+
 @click.command()
 @click.option("--runs", type=int, default=30, show_default=True, help="Timed calls per model (median reported).")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed calls first.")
@@ -133,20 +148,12 @@ def table(rows: list[Row], teacher_ms: float) -> str:
               help="Glob of trained student checkpoints.")
 def main(runs: int, warmup: int, pattern: str) -> None:
     """Print the latency table (markdown)."""
-    torch.set_num_threads(1)
-    teacher = teacher_row(runs, warmup)
-    rows = [teacher]
-    with tempfile.TemporaryDirectory() as tmp:
-        found = sorted(map(Path, glob.glob(pattern)))
-        note = "" if found else "no trained student under cache/students/: demo architecture, FRESH weights\n"
-        for path in found or [demo_student(Path(tmp))]:
-            name = path.parent.name
-            rows += student_rows(name, load_student(path), Path(tmp) / "export" / name, runs, warmup)
-    best = min(r.latency_ms for r in rows[1:])
+    out = run(runs, warmup, pattern)
+    note = "no trained student under cache/students/: demo architecture, FRESH weights\n" if out["fresh"] else ""
     click.echo(f"CPU latency, one {CLIP_SECONDS:.0f} s clip, batch 1, 1 thread, median of {runs} runs "
                f"(torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
-    click.echo(note + table(rows, teacher.latency_ms))
-    click.echo(f"\nfastest student variant: {teacher.latency_ms / best:.1f}x faster than the teacher (target >= 10x)")
+    click.echo(note + table(out["rows"], out["teacher"].latency_ms))
+    click.echo(f"\nfastest student variant: {out['speedup']:.1f}x faster than the teacher (target >= 10x)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ a training step.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Mapping, TypeVar
@@ -43,10 +44,23 @@ def parse(cls: type[T], data: Any, path: str) -> T:
             raise ConfigError(f"{path}.{name}: required key is missing")
     try:
         return cls(**values)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise _qualified(exc, path) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _qualified(exc: ConfigError, path: str) -> ConfigError:
+    """`exc` naming its full key path: __post_init__ checks often name only `field` or `<last part>.field`."""
+    key, sep, rest = str(exc).partition(": ")
+    parent, _, last = path.rpartition(".")
+    if not sep or key == path or key.startswith(path + "."):
+        return exc
+    if key.isidentifier():
+        return ConfigError(f"{path}.{key}: {rest}")
+    if key.split(".")[0] == last:  # `probe.seeds` inside `evaluate.probe` (a bare `probe` path returned above)
+        return ConfigError(f"{parent}.{key}: {rest}")
+    return exc
 
 
 def load_section(cls: type[T], params: Mapping[str, Any], section: str) -> T:
@@ -132,9 +146,12 @@ def _coerce_scalar(hint: Any, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except OverflowError as exc:
             raise ConfigError(f"{path}: {value!r} is too large for a float") from exc
+        if not math.isfinite(number):  # YAML .nan / .inf: no setting means them, and they break range checks
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")

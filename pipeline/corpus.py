@@ -9,7 +9,8 @@ With a compressed codec (flac, mp3, opus; see pipeline/audio/codecs.py), as Effi
     byte_offset  (n_clips,) int64                    first byte of each clip in `bytes`
     byte_length  (n_clips,) int64                    encoded bytes per clip
     length       (n_clips,) int64                    samples per clip after decoding (decode trims/pads to it)
-Both carry attrs sample_rate, sample_format, codec, fingerprint, n_clips, format_version.
+Both carry attrs sample_rate, sample_format, codec, fingerprint, n_clips, format_version (plus
+compression_level for compressed codecs that have one).
 Compressed clips are decoded whole on read (in the reading process, i.e. DataLoader workers); `segment` slices
 the decoded clip, and the last decoded clip is kept so consecutive windows of one clip decode it once.
 The row-aligned manifest (clip_id, path, duration, labels, split, ...) sits beside it as Parquet.
@@ -26,7 +27,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from pipeline.audio.codecs import INT16_SCALE, CodecError, from_int16, get_codec, to_int16  # noqa: F401 (INT16_SCALE re-exported)
+# INT16_SCALE is re-exported: callers read it from here
+from pipeline.audio.codecs import INT16_SCALE, CodecError, from_int16, get_codec, to_int16  # noqa: F401
 
 FORMAT_VERSION = 2
 SAMPLE_FORMATS = ("int16", "float16")
@@ -100,7 +102,8 @@ class CorpusWriter:
         except CodecError as exc:
             raise CorpusError(str(exc)) from exc
         if self.spec is not None and sample_format != "int16":
-            raise CorpusError(f"codec {codec!r} stores 16-bit audio; sample_format must be int16, got {sample_format!r}")
+            raise CorpusError(f"codec {codec!r} stores 16-bit audio; sample_format must be int16, "
+                              f"got {sample_format!r}")
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +136,7 @@ class CorpusWriter:
         self.lengths.append(len(waveform))
 
     def append_encoded(self, clip_id: str, data: bytes, length: int) -> None:
-        """Add one clip already encoded with this writer's codec (e.g. by `encode_clip` in a worker process)."""
+        """Add one clip already encoded with this writer's codec (e.g. by `encode_clip` in a worker)."""
         if self.spec is None:
             raise CorpusError(f"clip {clip_id}: codec pcm16 stores samples; use append()")
         self._extend(np.frombuffer(data, dtype=np.uint8))
@@ -156,6 +159,8 @@ class CorpusWriter:
             byte_lengths = np.asarray(self.byte_lengths, dtype=np.int64)
             self.file.create_dataset("byte_offset", data=_starts(byte_lengths))
             self.file.create_dataset("byte_length", data=byte_lengths)
+            if self.spec.compression_level is not None:
+                self.file.attrs["compression_level"] = self.spec.compression_level
         self.file.create_dataset("length", data=lengths)
         fp = corpus_fingerprint(self.clip_ids, lengths, self.settings)
         self.file.attrs.update(sample_rate=self.sample_rate, sample_format=self.sample_format,
@@ -186,7 +191,8 @@ class Corpus:
             attrs = dict(f.attrs)
             self.codec = "pcm16" if str(attrs.get("codec", "pcm")) == "pcm" else str(attrs.get("codec"))
             try:
-                self.spec = get_codec(self.codec)
+                level = attrs.get("compression_level")
+                self.spec = get_codec(self.codec, None if level is None else float(level))
             except CodecError as exc:
                 raise CorpusError(f"corpus file {self.path}: {exc}") from exc
             arrays = ("audio", "offset", "length") if self.spec is None else ("bytes", "byte_offset", "byte_length",
@@ -229,7 +235,10 @@ class Corpus:
         return self.segment(row, 0, int(self.lengths[row]))
 
     def segment(self, row: int, start: int, n: int) -> np.ndarray:
-        """`n` samples from `start` within clip `row`, zero-padded past the clip's end (float32)."""
+        """`n` samples from `start` within clip `row`, zero-padded past the clip's end (float32).
+
+        Compressed clips are decoded whole, then sliced (cheap for 10 s clips; the last clip is kept).
+        """
         if start < 0 or n < 0:
             # a negative start would silently read the end of the previous clip
             raise ValueError(f"segment start and n must be >= 0, got start={start}, n={n}")

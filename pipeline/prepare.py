@@ -57,12 +57,14 @@ class PrepareConfig:
               f"codec {self.codec} stores 16-bit audio; sample_format must be int16, got {self.sample_format!r}")
         check(self.compression_level is None or (self.codec != "pcm16" and 0 <= self.compression_level <= 1),
               "prepare.compression_level",
-              f"must be null, or in [0, 1] with a compressed codec (codec is {self.codec}), got {self.compression_level}")
+              f"must be null, or in [0, 1] with a compressed codec (codec is {self.codec}), "
+              f"got {self.compression_level}")
 
     def decode_settings(self) -> dict:
         """The settings that change decoded samples (they enter the corpus fingerprint)."""
         return {"sample_rate": self.sample_rate, "sample_format": self.sample_format,
-                "max_seconds": self.max_seconds, "codec": self.codec, "compression_level": self.compression_level}
+                "max_seconds": self.max_seconds, "codec": self.codec,
+                "compression_level": self.compression_level}
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,15 @@ class EmbeddingStore:
         """A zarr array of the store by name."""
         return self.group[name]
 
+    def read(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """Rows of array `name`; a chunk that cannot be decoded (truncated, corrupt) raises StoreError."""
+        try:
+            return self.group[name][rows]
+        except Exception as exc:  # codecs raise RuntimeError/ValueError/OSError alike on damaged bytes
+            span = "" if rows == slice(None) else f" rows {rows.start}:{rows.stop}"
+            raise StoreError(f"store {self.url}: cannot read {name}{span} ({type(exc).__name__}: {exc}); it is "
+                             f"damaged: run `ssondo store verify {self.url}`, then re-run `ssondo embed`") from exc
+
     def info(self) -> dict:
         """A summary for `ssondo store info` (attributes, shapes, progress and invalid-row counts)."""
         keys = ("teacher", "teacher_fingerprint", "corpus_fingerprint", "store_fingerprint", "teacher_sample_rate",

@@ -84,7 +84,7 @@ class ChunkTargets:
     def _chunk(self, c: int) -> np.ndarray:
         if c not in self.cache:
             lo = c * self.chunk_rows
-            parts = [s.group[self.array][lo: lo + self.chunk_rows].astype(np.float32) for s in self.stores]
+            parts = [s.read(self.array, slice(lo, lo + self.chunk_rows)).astype(np.float32) for s in self.stores]
             self.cache[c] = _normalise_concat(parts) if len(parts) > 1 else parts[0]
             while len(self.cache) > self.cache_chunks:
                 self.cache.popitem(last=False)
@@ -118,11 +118,11 @@ def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_b
     rows = {s.group[level].shape[0] for s in stores}
     if len(rows) != 1:
         raise StoreError(f"stores disagree on the number of {level} rows: {sorted(rows)}")
-    valid = np.logical_and.reduce([s.group[f"{level}_valid"][:] for s in stores])
+    valid = np.logical_and.reduce([s.read(f"{level}_valid") for s in stores])
     n, dim = rows.pop(), sum(s.group[level].shape[1] for s in stores)
     if n * dim * 4 > memory_budget_bytes:
         return ChunkTargets(stores, level, valid, cache_chunks)
-    parts = [s.group[level][:].astype(np.float32) for s in stores]
+    parts = [s.read(level).astype(np.float32) for s in stores]
     return RamTargets(_normalise_concat(parts) if len(parts) > 1 else parts[0], valid)
 
 

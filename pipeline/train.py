@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -362,6 +363,8 @@ def try_resume(rt: Runtime, path: Path, run_fp: str) -> tuple[int, int, list]:
         return 0, 0, []
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("run_fingerprint") != run_fp:
+        warnings.warn(f"{path} belongs to another run (fingerprint {state.get('run_fingerprint')}, this run is "
+                      f"{run_fp}: other settings, data or teacher); it is not resumed, training starts over")
         return 0, 0, []
     rt.model.load_state_dict(state["model"])
     rt.loss.load_state_dict(state["loss"])  # a learnable temperature is trained state too

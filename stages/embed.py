@@ -4,26 +4,37 @@ from __future__ import annotations
 import click
 
 from pipeline import distributed
-from pipeline.config import ConfigError, parse
+from pipeline.config import ConfigError, check, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.embed import EmbedConfig, extract
 from pipeline.locks import LockHeld
 from pipeline.store import EmbeddingStore, StoreError, write_pointer
-from pipeline.teachers.registry import build_teacher
+from pipeline.teachers.registry import build_teacher, teacher_options
 from stages.params import params_option, read_params, set_threads, write_json
 
 
 def embed_config(params: dict, teacher: str) -> EmbedConfig:
     """Merge `audio` windows, `embed` settings and the teacher's options into one typed config."""
     embed = dict(params.get("embed") or {})
-    teachers = embed.pop("teachers", ["aisfx"])
-    options = (embed.pop("options", None) or {}).get(teacher, {})
+    teachers, options = checked_teachers(embed.pop("teachers", ["aisfx"]), embed.pop("options", None))
     if teacher not in teachers:
         raise ConfigError(f"embed.teachers: {teacher!r} is not listed ({teachers})")
     audio = params.get("audio") or {}
-    data = dict(embed, teacher=teacher, teacher_options=options,
+    data = dict(embed, teacher=teacher, teacher_options=options.get(teacher) or {},
                 **{k: audio[k] for k in ("window_seconds", "hop_seconds", "last_window") if k in audio})
     return parse(EmbedConfig, data, "embed")
+
+
+def checked_teachers(teachers: object, options: object) -> tuple[list, dict]:
+    """`embed.teachers` (a list of names) and `embed.options` (name -> options, every entry validated now)."""
+    check(isinstance(teachers, list), "embed.teachers", f"expected a list of teacher names, got {teachers!r}")
+    for i, name in enumerate(teachers):
+        check(isinstance(name, str), f"embed.teachers[{i}]", f"expected a teacher name, got {name!r}")
+    options = {} if options is None else options
+    check(isinstance(options, dict), "embed.options", f"expected a mapping of teacher name -> options, got {options!r}")
+    for name, opts in options.items():  # a typo in any teacher's options fails here, not at that teacher's first run
+        teacher_options(name, opts, f"embed.options.{name}")
+    return teachers, options
 
 
 def default_corpus(params: dict) -> str:

@@ -15,7 +15,7 @@ from stages.params import params_option, read_params, section, write_json
 @click.option("--input", "input_", default=None,
               help="Folder to scan or manifest CSV/Parquet (overrides prepare.input).")
 @click.option("--output", default=None, help="Output folder (overrides prepare.output).")
-@click.option("--workers", type=int, default=None, help="Decode processes (0 = all cores).")
+@click.option("--workers", type=int, default=None, help="Decode (and encode) processes (0 = all cores).")
 def main(params_file: str, input_: str | None, output: str | None, workers: int | None) -> None:
     """Decode audio files into one HDF5 corpus at the corpus sample rate."""
     params = read_params(params_file)

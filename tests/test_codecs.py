@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import io
+import json
 
 import h5py
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
+from click.testing import CliRunner
 from torch.utils.data import DataLoader
 
 from pipeline.audio.codecs import CODEC_NAMES, CodecError, from_int16, get_codec, to_int16
@@ -14,6 +17,7 @@ from pipeline.config import ConfigError
 from pipeline.corpus import Corpus, CorpusError, CorpusWriter, encode_clip
 from pipeline.dataset import ClipDataset
 from pipeline.prepare import PrepareConfig, prepare_corpus
+from stages.prepare import main as prepare_stage
 
 # Measured with these test signals (libsndfile 1.2.2, default levels): whole-clip SNR 29.9-35.6 dB,
 # worst 10 ms block 22.9-31.3 dB over 16/32/44.1 kHz; the floors leave >= 5 dB of margin.
@@ -163,3 +167,19 @@ def test_clip_dataset_decodes_in_two_workers(tmp_path):
         np.testing.assert_array_equal(wave.numpy(), direct[row])
         assert snr_db(from_int16(to_int16(clips[row])), wave.numpy()) > SNR_FLOOR_DB
     assert seen == list(range(8))
+
+
+def test_prepare_stage_with_codec_from_params(tmp_path, audio_folder):
+    out = tmp_path / "out"
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"audio": {"sample_rate": 16000}, "prepare": {
+        "input": str(audio_folder), "output": str(out), "workers": 1, "codec": "opus", "compression_level": 0.6}}))
+    result = CliRunner().invoke(prepare_stage, ["--params", str(params)])
+    assert result.exit_code == 0, result.output
+    corpus = Corpus(out / "corpus.h5")
+    assert corpus.codec == "opus" and len(corpus) == 12 and corpus.spec.compression_level == 0.6
+    assert json.loads((out / "metrics.json").read_text())["codec"] == "opus"
+    params.write_text(yaml.safe_dump({"prepare": {"input": str(audio_folder), "codec": "wav"}}))
+    result = CliRunner().invoke(prepare_stage, ["--params", str(params)])
+    assert result.exit_code != 0
+    assert "prepare.codec: 'wav' is not one of ['pcm16', 'flac', 'mp3', 'opus']" in result.output

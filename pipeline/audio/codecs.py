@@ -99,7 +99,7 @@ def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([samples, np.zeros(length - len(samples), dtype=samples.dtype)])
 
 
-# compression levels: ~55 kbit/s (mp3, 32 kHz mono VBR) and ~58 kbit/s (opus), measured in benchmarks/scale.py
+# default levels, 32 kHz mono (benchmarks/scale.py): mp3 VBR ~45-55 kbit/s depending on content, opus ~58 kbit/s
 CODECS: dict[str, SoundFileCodec] = {
     "flac": SoundFileCodec("flac", "FLAC", "PCM_16", lossless=True),
     "mp3": SoundFileCodec("mp3", "MP3", "MPEG_LAYER_III", lossless=False, rates=MPEG_RATES, compression_level=0.5),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +101,21 @@ def measure(result: Assignment, weights: np.ndarray, sample: np.ndarray, sample_
 
 
 def save_outputs(result: ClusterResult, manifest: pd.DataFrame, folder: str | Path) -> Path:
-    """Write index.parquet, meta.json, centroids.npy, metrics.json, sizes.csv/png and map.png into `folder`."""
+    """Write every output into a temp folder, then swap it in for `folder` (a crash never leaves a mix)."""
     folder = Path(folder)
+    partial, old = folder.with_name(f".{folder.name}.partial"), folder.with_name(f".{folder.name}.old")
+    for leftover in (partial, old):  # from a run killed before its swap
+        shutil.rmtree(leftover, ignore_errors=True)
+    write_outputs(result, manifest, partial)
+    if folder.exists():
+        folder.rename(old)
+    partial.rename(folder)  # killed between the renames: no folder, so `load_index` refuses, never half-reads
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def write_outputs(result: ClusterResult, manifest: pd.DataFrame, folder: Path) -> None:
+    """Write index.parquet, meta.json, centroids.npy, metrics.json, sizes.csv/png and map.png into `folder`."""
     a = result.assignment
     write_index(folder, manifest["clip_id"], a.clusters, a.distances, result.weights, result.meta)
     np.save(folder / "centroids.npy", result.centroids)
@@ -117,7 +131,6 @@ def save_outputs(result: ClusterResult, manifest: pd.DataFrame, folder: str | Pa
         values = manifest[columns[0]].astype(str).str.strip().replace("", "(none)")
         label = (columns[0], values.to_numpy()[result.sample_rows])
     plot_map(result.sample_features, a.clusters[result.sample_rows], folder / "map.png", label)
-    return folder
 
 
 def summary(result: ClusterResult) -> str:

@@ -41,7 +41,10 @@ def read_meta(path: str | Path) -> dict:
     path = _index_path(path)
     if not path.exists():
         raise ClusterError(f"no cluster index at {path}; run `ssondo cluster`")
-    raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    except (pa.ArrowException, OSError) as exc:  # a truncated or overwritten file has no valid footer
+        raise ClusterError(f"{path} is not a readable Parquet file ({exc}); re-run `ssondo cluster`") from exc
     if raw is None:
         raise ClusterError(f"{path} is not a cluster index (no {META_KEY.decode()} metadata)")
     return json.loads(raw)

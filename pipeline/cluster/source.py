@@ -18,8 +18,8 @@ class ClipSource:
     """The `clip` (n_clips, dim) and `clip_valid` (n_clips,) arrays of a store, read in chunk-aligned blocks."""
 
     def __init__(self, store: EmbeddingStore, block_rows: int):
-        self.array = store.array("clip")
-        self.valid = np.asarray(store.array("clip_valid")[:], dtype=bool)  # (n_clips,), small
+        self.store, self.array = store, store.array("clip")
+        self.valid = np.asarray(store.read("clip_valid"), dtype=bool)  # (n_clips,), small
         self.n_rows, self.dim = (int(s) for s in self.array.shape)
         self.chunk = int(self.array.chunks[0])
         self.n_chunks = -(-self.n_rows // self.chunk)
@@ -34,7 +34,7 @@ class ClipSource:
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         at = 0
         for start, stop in spans:
-            out[at:at + stop - start] = self.array[start:stop]  # float16 -> float32 as it lands
+            out[at:at + stop - start] = self.store.read("clip", slice(start, stop))  # float16 -> float32
             at += stop - start
         return rows, out
 

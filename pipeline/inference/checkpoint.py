@@ -13,13 +13,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from torch import nn
 
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import check, parse, to_dict
+
+if TYPE_CHECKING:  # the store (zarr, fsspec) is needed only by callers that have one
+    from pipeline.store import EmbeddingStore
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,19 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(raw["student"], raw["head"], CheckpointConfig.from_dict(json.loads(raw["config"])),
                       json.loads(raw.get("metrics", "{}")), json.loads(raw.get("history", "[]")),
                       raw.get("target_mean"), raw.get("target_std"), raw.get("target_norm"))
+
+
+def check_student_matches(checkpoint: Checkpoint, store: "EmbeddingStore") -> None:
+    """Raise ValueError unless the student was distilled from this store (its head predicts these targets)."""
+    meta = checkpoint.config.meta
+    if store.fingerprint in (meta.get("store_fingerprints") or []):
+        return
+    teacher = store.attrs.get("teacher_fingerprint")
+    same_teacher = teacher in (meta.get("teacher_fingerprints") or [])
+    raise ValueError(f"student ({checkpoint.config.objective}, teachers {meta.get('teachers')}, teacher fingerprints "
+                     f"{meta.get('teacher_fingerprints')}, stores {meta.get('store_fingerprints')}) was not distilled "
+                     f"from store {store.fingerprint} ({store.attrs.get('teacher')}, teacher fingerprint {teacher}): "
+                     + ("same teacher, other corpus or window settings" if same_teacher else "another teacher"))
 
 
 def save_student(path: str | Path, student: nn.Module, head: nn.Module, config: Mapping[str, Any] | CheckpointConfig,

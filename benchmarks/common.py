@@ -1,0 +1,117 @@
+"""Shared pieces of `python -m benchmarks`: the figure table, machine facts and a small working corpus."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.corpus import Corpus, CorpusWriter, manifest_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Figure:
+    """One line of the summary: a measured value against its target (`op` is one of >=, <=, >, or '' for none)."""
+
+    name: str
+    value: float | None
+    op: str = ""
+    target: float | None = None
+    unit: str = ""
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the value meets the target (None when there is no target or no value)."""
+        if self.value is None or not self.op:
+            return None
+        return {">=": self.value >= self.target, "<=": self.value <= self.target, ">": self.value > self.target}[self.op]
+
+    def row(self) -> tuple[str, str, str, str]:
+        """(figure, measured, target, met) as printed."""
+        value = "not measured" if self.value is None else f"{self.value:.3g}{self.unit}"
+        target = f"{self.op} {self.target:g}{self.unit}" if self.op else "-"
+        met = {True: "met", False: "NOT met", None: "-"}[self.met]
+        return self.name, value, target, met
+
+    def as_json(self) -> dict:
+        """The figure with its verdict, for results.json."""
+        return dict(asdict(self), met=self.met)
+
+
+def table(figures: list[Figure]) -> str:
+    """The figures as one aligned text table, notes below it."""
+    rows = [("figure", "measured", "target", "met")] + [f.row() for f in figures]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    notes = [f"  {f.name}: {f.note}" for f in figures if f.note]
+    return "\n".join(lines + (["notes:"] + notes if notes else []))
+
+
+def git_commit() -> str:
+    """The checked-out commit (with `+dirty` when tracked files are modified), or 'unknown'."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    """Where the figures were measured: CPU model and count, load, torch version, git commit."""
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"nproc": os.cpu_count(), "cpu": model, "load_average_1min": round(os.getloadavg()[0], 2),
+            "torch": torch.__version__, "gpu": gpu, "python": platform.python_version(), "commit": git_commit()}
+
+
+def save_results(path: Path, figures: list[Figure], extra: dict) -> None:
+    """Write results.json: date, machine, every figure with its verdict, and run details."""
+    body = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(), "figures": [f.as_json() for f in figures], **extra}
+    path.write_text(json.dumps(body, indent=2, default=str) + "\n")
+
+
+def work_corpus(folder: Path, clips: int, source: Path = ROOT / "cache" / "corpus" / "corpus.h5",
+                rate: int = 32000, seed: int = 0) -> tuple[Corpus, str]:
+    """`clips` clips spread over the demo corpus when it exists, else synthetic tones and noise; plus where from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = CorpusWriter(folder / "corpus.h5", rate)
+    if source.exists():
+        demo = Corpus(source)
+        rows = np.linspace(0, len(demo) - 1, min(clips, len(demo))).round().astype(int)
+        manifest = demo.manifest().iloc[rows].reset_index(drop=True)
+        for row, clip_id in zip(rows, manifest["clip_id"]):
+            writer.append(str(clip_id), demo.clip(int(row)))
+        origin = f"{len(rows)} clips spread over {source.relative_to(ROOT) if source.is_relative_to(ROOT) else source}"
+    else:
+        rng = np.random.default_rng(seed)
+        ids, seconds = [f"synth{i:04d}" for i in range(clips)], rng.uniform(2.0, 4.0, clips)
+        for clip_id, secs in zip(ids, seconds):
+            t = np.arange(int(secs * rate)) / rate
+            wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t) + 0.05 * rng.standard_normal(len(t))
+            writer.append(clip_id, wave.astype(np.float32))
+        manifest = pd.DataFrame({"clip_id": ids, "path": ids, "duration": seconds, "labels": "", "split": ""})
+        origin = f"{clips} synthetic clips (no demo corpus at {source})"
+    writer.close()
+    manifest.to_parquet(manifest_path(folder / "corpus.h5"), index=False)
+    return Corpus(folder / "corpus.h5"), origin
