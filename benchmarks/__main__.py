@@ -200,9 +200,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=1, help="DataLoader processes (embed, train)")
     ap.add_argument("--cluster-rows", type=int, default=4000, help="cluster: rows of the 1x store (16x also run)")
     ap.add_argument("--cluster-dim", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=3, help="train: timed steps per feed")
-    ap.add_argument("--warmup", type=int, default=1, help="train: untimed steps first")
+    ap.add_argument("--steps", type=int, default=6, help="train: timed steps per feed")
+    ap.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
     ap.add_argument("--latency-runs", type=int, default=10, help="latency: timed calls per model")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads for embed and train (0 = torch default; latency always uses 1): on a small "
+                         "shared machine, 1 avoids OpenMP threads spinning against other processes")
     return ap.parse_args()
 
 
@@ -210,6 +213,8 @@ def main() -> None:
     """Run the chosen benchmark(s), print the table; `all` also writes benchmarks/results.json."""
     args = parse_args()
     os.chdir(ROOT)  # the benchmarks find cache/ and spawn `python -m benchmarks.*` children from the root
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = list(BENCHES) if args.name == "all" else [args.name] if args.name != "e2e" else []
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,7 +229,8 @@ def main() -> None:
             figures += bench_e2e(args, ws)
     info = machine()
     print(f"\n{datetime.date.today()}, {info['nproc']} CPUs ({info['cpu']}), load average {info['load_average_1min']}, "
-          f"torch {info['torch']}, commit {info['commit']}" + (f"; working corpus: {ws.origin}" if ws else ""))
+          f"torch {info['torch']} ({torch.get_num_threads()} threads), commit {info['commit']}"
+          + (f"; working corpus: {ws.origin}" if ws else ""))
     print(table(figures))
     if args.name == "all":
         save_results(RESULTS_FILE, figures, {"sizes": {k: v for k, v in vars(args).items() if k != "name"},

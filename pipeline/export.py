@@ -164,12 +164,13 @@ def export_student(model: StudentModel, out_dir: str | Path, cfg: ExportConfig,
         files[name] = {"format": fmt, **checked(out / name, inputs, refs, cfg.min_cosine_fp32,
                                                   cfg.max_rel_error_fp32)}
     if cfg.quantize:
-        calib = calibration if calibration is not None else noise_audio(cfg.calibration_clips, model.window_samples,
-                                                                         cfg.seed + 2)
+        # noise as well as corpus clips: observer ranges must cover any audio the export is used (and checked) on
+        noise = noise_audio(cfg.calibration_clips, model.window_samples, cfg.seed + 2)
+        calib = noise if calibration is None else np.concatenate([calibration, noise])
         save_int8(encoder, cfg, calib, example, out / INT8_FILE)
         files[INT8_FILE] = {"format": f"torchscript-int8-{cfg.int8_method}",
                             **checked(out / INT8_FILE, inputs, refs, cfg.min_cosine_int8, None)}
-    return manifest(model, cfg, files, "corpus" if calibration is not None else "noise")
+    return manifest(model, cfg, files, "corpus+noise" if calibration is not None else "noise")
 
 
 def save_int8(encoder: nn.Module, cfg: ExportConfig, calibration: np.ndarray, example: torch.Tensor,

@@ -30,6 +30,7 @@ BAD = {"corrupt_header": "unreadable", "truncated": "unreadable", "zero_length":
 
 
 def tone(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:
+    """A sine tone as float32."""
     t = np.arange(int(round(seconds * rate))) / rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
@@ -100,6 +101,7 @@ def test_prepare_rejects_every_bad_file_and_keeps_every_good_one(tmp_path, monke
 # --- fuzz: hostile bytes never raise anything but DecodeError; `_decode_one` never raises at all
 
 def wav_header(fmt: int, channels: int, rate: int, bits: int, data_bytes: int) -> bytes:
+    """A 44-byte RIFF/WAVE header with the given fields (values wrapped to their field widths)."""
     block = max(1, channels * bits // 8)
     chunk = struct.pack("<HHIIHH", fmt, channels, rate, (rate * block) & 0xFFFFFFFF, block & 0xFFFF, bits)
     return (b"RIFF" + struct.pack("<I", (36 + data_bytes) & 0xFFFFFFFF) + b"WAVEfmt " + struct.pack("<I", 16)
@@ -136,6 +138,7 @@ HOSTILE = (st.binary(max_size=2048) | wavs() | st.binary(max_size=512).map(lambd
 
 
 def check_decoded(wave: np.ndarray) -> None:
+    """What `decode` promises: float32 mono, never empty, all finite."""
     assert isinstance(wave, np.ndarray) and wave.dtype == np.float32 and wave.ndim == 1
     assert wave.size > 0 and np.isfinite(wave).all()
 

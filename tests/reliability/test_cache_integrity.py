@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from train_setup import BandTeacher, frontend_config, make_corpus, make_store, tiny_config
 
 from pipeline.inference.checkpoint import check_student_matches, read_checkpoint, save_student
-from pipeline.store import EmbeddingStore, open_current
+from pipeline.store import open_current
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.registry import build_student
 from pipeline.train import fit
@@ -34,6 +34,7 @@ WINDOW = 8000  # 0.5 s at 16 kHz
 
 
 def ssondo(root: Path, monkeypatch, *args: str):
+    """`ssondo <args> --params params.yaml` run in `root`."""
     monkeypatch.chdir(root)
     return CliRunner().invoke(cli.main, [*args, "--params", "params.yaml"])
 
@@ -62,6 +63,7 @@ def project(built, tmp_path) -> Path:
 
 
 def assert_refused(result, *phrases: str) -> None:
+    """A clean click error (no traceback) whose message holds every phrase."""
     assert result.exit_code != 0, result.output
     assert isinstance(result.exception, SystemExit), f"crashed instead of refusing: {result.exception!r}"
     for phrase in phrases:
@@ -101,6 +103,7 @@ def test_cluster_index_of_another_store(project, built, monkeypatch):
 
 
 def _student(path: Path, meta: dict) -> Path:
+    """A fresh width-0.1 student saved with provenance `meta`, as training would record it."""
     student = build_student("mobilenetv3", {"width": 0.1})
     config = {"student": "mobilenetv3", "student_options": {"width": 0.1}, "head_hidden": [],
               "frontend": json.loads(json.dumps(frontend_config().__dict__)), "window_samples": WINDOW,

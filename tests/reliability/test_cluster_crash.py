@@ -43,6 +43,7 @@ def project(tiny_corpus, tmp_path, monkeypatch) -> tuple[Path, str]:
 
 
 def in_process(out: Path) -> None:
+    """An uninterrupted `ssondo cluster --out out` in this process."""
     result = CliRunner().invoke(main, ["--params", "params.yaml", "--out", str(out)])
     assert result.exit_code == 0, result.output
 
@@ -88,6 +89,7 @@ def snapshot(folder: Path) -> dict:
 
 
 def assert_absent_or_equal(out: Path, reference: dict, fingerprint: str) -> None:
+    """`out` is either missing (and the loader says so) or a whole, loadable copy of the reference."""
     if out.exists():
         assert snapshot(out) == reference
         load_index(out, fingerprint, n_rows=12)

@@ -24,6 +24,7 @@ PARAMS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").re
 
 
 def _train(p: dict):
+    """The train stage's parse."""
     data = dict(p["train"])
     data.pop("name")  # the stage's own keys (output folder, target stores), not TrainConfig fields
     data.pop("teachers")
@@ -31,6 +32,7 @@ def _train(p: dict):
 
 
 def _evaluate(p: dict):
+    """The evaluate stage's parse (window and teacher options default from `audio` and `embed`)."""
     data = dict(p["evaluate"])
     data.setdefault("window_seconds", p["audio"]["window_seconds"])
     data.setdefault("teacher_options", p["embed"]["options"])
@@ -68,6 +70,7 @@ LEAVES = [(section, path, value) for section in PARSERS for path, value in leave
 
 
 def replaced(path: str, value) -> dict:
+    """A copy of the real params with the value at key path `path` replaced."""
     params = copy.deepcopy(PARAMS)
     *parents, last = re.findall(r"[^.\[\]]+|\[\d+\]", path)
     node = params

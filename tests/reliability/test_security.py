@@ -85,6 +85,7 @@ def test_torchscript_teacher_refuses_pickled_code(evil):
 
 
 def _calls(path: Path):
+    """(call node, dotted callee) of every attribute call in a source file."""
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             yield node, ast.unparse(node.func)
