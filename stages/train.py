@@ -43,7 +43,9 @@ def main(params_file: str, name: str | None, objective: str | None, epochs: int 
     data = section(params, "train", objective=objective, epochs=epochs)
     name = name or data.pop("name", "demo")
     data.pop("name", None)
-    teachers = list(data.pop("teachers", ["aisfx"]))
+    teachers = data.pop("teachers", ["aisfx"])
+    if not isinstance(teachers, list) or not teachers or not all(isinstance(t, str) for t in teachers):
+        raise click.ClickException(f"train.teachers: expected a non-empty list of teacher names, got {teachers!r}")
     try:
         corpus = Corpus(f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
         cfg = parse(TrainConfig, data, "train")

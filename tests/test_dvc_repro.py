@@ -14,12 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
     "base": {"num_threads": 1},
-    "demo": {"scale": 0.04, "n_task_instrument": 48, "n_task_speech": 48, "workers": 1},
+    "demo": {"scale": 0.04, "n_task_instrument": 96, "n_task_speech": 96, "workers": 1},
     "prepare": {"workers": 1},
     "embed": {"batch_size": 8, "workers": 0, "chunk_rows": 16, "shard_rows": 32},
     "cluster": {"k": 4, "sweep": [3], "batch_size": 32, "init_size": 40, "metric_sample": 60, "map_sample": 60},
     "train": {"epochs": 1, "epoch_size": 64, "batch_size": 16, "workers": 0, "val_max_rows": 16,
               "student_options": {"width": 0.1}},
+    "evaluate": {"n_folds": 2, "probe": {"seeds": [0], "c_grid": [1.0]}},
+    "export": {"calibration_clips": 8},
 }
 
 
@@ -64,6 +66,10 @@ def test_repro_builds_every_stage(project: Path):
     assert (project / "cache/embeddings/aisfx/store.json").exists()
     assert (project / "cache/clusters/aisfx-k4/index.parquet").exists()
     assert (project / "cache/students/demo/student.pt").exists()
+    assert (project / "cache/students/demo-supervised/student.pt").exists()
+    report = (project / "cache/eval/report.md").read_text()
+    assert "aisfx" in report and "retention" in report
+    assert (project / "cache/export/demo/manifest.json").exists()
 
 
 @pytest.mark.slow

@@ -47,7 +47,7 @@ def test_manifest_describes_files(exported, trained):
         assert entry["bytes"] == (out / name).stat().st_size > 0
     assert manifest["sample_rate"] == 16000 and manifest["embedding_dim"] == 96
     assert manifest["window_samples"] == WINDOW and manifest["params"] == model.params
-    assert manifest["student_fingerprint"] == model.fingerprint and manifest["calibration"] == "corpus"
+    assert manifest["student_fingerprint"] == model.fingerprint and manifest["calibration"] == "corpus+noise"
     assert manifest["teachers"] == ["band"]
 
 

@@ -44,7 +44,7 @@ def test_export_stage_writes_checked_files(project):
     assert result.exit_code == 0, result.output
     out = root / "cache" / "export" / "tiny"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["passed"] and manifest["calibration"] == "corpus"
+    assert manifest["passed"] and manifest["calibration"] == "corpus+noise"
     for name in ("student.ts", "student.onnx", "student.int8.ts"):
         assert manifest["files"][name]["bytes"] == (out / name).stat().st_size
         assert f"export: {name}" in result.output
