@@ -5,7 +5,9 @@ import datetime
 import json
 import os
 import platform
+import resource
 import subprocess
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -115,3 +117,20 @@ def work_corpus(folder: Path, clips: int, source: Path = ROOT / "cache" / "corpu
     writer.close()
     manifest.to_parquet(manifest_path(folder / "corpus.h5"), index=False)
     return Corpus(folder / "corpus.h5"), origin
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its reaped children (pool and DataLoader workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class Clock:
+    """Wall and CPU seconds (this process plus reaped children) of a block."""
+
+    def __enter__(self) -> "Clock":
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu

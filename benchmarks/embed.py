@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
+from benchmarks.common import Clock
 from pipeline import distributed
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, WindowDataset, extract, shard_batches
@@ -29,21 +29,7 @@ from pipeline.targets import load_targets
 from pipeline.teachers.registry import build_teacher
 
 
-class Clock:
-    """Wall and CPU seconds (this process's threads plus reaped children, i.e. DataLoader workers) of a block."""
 
-    def __enter__(self) -> "Clock":
-        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its finished children."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def limited_corpus(path: str, limit: int | None, folder: Path) -> Corpus:

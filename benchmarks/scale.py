@@ -17,7 +17,6 @@ import argparse
 import datetime
 import multiprocessing as mp
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.common import Clock
 from pipeline.audio.codecs import CODEC_NAMES, CODECS, from_int16, to_int16
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.corpus import Corpus, CorpusWriter, encode_clip
@@ -39,21 +39,7 @@ SECONDS = 10.0
 AUDIOSET_CLIPS = 2_000_000
 
 
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its reaped children (pool and DataLoader workers)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
-
-class Clock:
-    """Wall and CPU seconds of a block."""
-
-    def __enter__(self) -> "Clock":
-        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
 
 
 # ---------------------------------------------------------------- synthetic audio

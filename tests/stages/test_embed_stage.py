@@ -8,25 +8,16 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from torch import nn
 
 from pipeline.audio.decode import resample
 from pipeline.store import open_current, verify_store
 from stages.embed import main
 
+from frame_net import FrameNet
+
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
 
 
-class FrameNet(nn.Module):
-    """Strided conv over the waveform, tanh, mean over frames: a real (batch, samples) -> (batch, 6) model."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.Conv1d(1, 6, kernel_size=64, stride=32)
-
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.conv(waveforms[:, None, :])).mean(dim=-1)
 
 
 def write_params(tmp_path, **embed) -> str:

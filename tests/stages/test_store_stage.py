@@ -11,7 +11,6 @@ import torch
 import yaml
 import zarr
 from click.testing import CliRunner
-from torch import nn
 
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, extract
@@ -19,19 +18,11 @@ from pipeline.store import EmbeddingStore, write_pointer
 from pipeline.teachers.registry import build_teacher
 from stages.store import main
 
+from frame_net import FrameNet
+
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
 
 
-class FrameNet(nn.Module):
-    """Strided conv over the waveform, tanh, mean over frames."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.Conv1d(1, 6, kernel_size=64, stride=32)
-
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.conv(waveforms[:, None, :])).mean(dim=-1)
 
 
 @pytest.fixture(scope="module")
