@@ -159,7 +159,6 @@ class ShardBuffer:
         self.parts: dict[int, dict[int, np.ndarray]] = {}
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.futures: list[Future] = []
-        self.stats = {"nan_rows": 0, "zero_rows": 0}
 
     def add(self, rows: np.ndarray, emb: np.ndarray) -> None:
         """Take one batch (rows never cross a shard); submit the shard once all its rows are in."""
@@ -172,8 +171,6 @@ class ShardBuffer:
             with np.errstate(over="ignore"):  # values past float16's range become Inf and are flagged below
                 full = np.concatenate([pieces[k] for k in sorted(pieces)]).astype(self.store.layout.dtype)
             valid, stats = _stats(full)
-            for k in self.stats:
-                self.stats[k] += stats[k]
             full[~valid] = 0
             self.futures.append(self.pool.submit(self.store.write_shard, shard, full, valid, stats))
 
