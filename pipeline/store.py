@@ -26,6 +26,7 @@ import zarr
 from pipeline import __version__
 
 FORMAT_VERSION = 1
+EMBEDDING_ARRAYS = ("window", "clip")  # float arrays whose fill value (NaN) marks a missing chunk
 
 
 class StoreError(Exception):
@@ -87,8 +88,10 @@ class EmbeddingStore:
         rows, chunk = (layout.n_windows, layout.dim), (layout.chunk_rows, layout.dim)
         shards = (layout.shard_rows, layout.dim) if layout.shard_rows > layout.chunk_rows else None
         codec = zarr.codecs.ZstdCodec(level=3)
+        # NaN fill: stored rows are never NaN (invalid rows hold zeros), so a chunk file that goes missing reads
+        # back as NaN and `read` refuses it, instead of passing silent zeros to cluster/train
         group.create_array("window", shape=rows, dtype=layout.dtype, chunks=chunk, shards=shards,
-                           compressors=codec, fill_value=0)
+                           compressors=codec, fill_value=np.nan)
         group.create_array("window_valid", shape=(layout.n_windows,), dtype=bool,
                            chunks=(layout.shard_rows,), fill_value=False)
         for name in ("window_clip", "window_start", "window_length"):
@@ -156,7 +159,7 @@ class EmbeddingStore:
                              f"{sorted(missing)[:10]}")
         means, counts = clip_means(self)
         chunk = (self.layout.chunk_rows, self.layout.dim)
-        self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk,
+        self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk, fill_value=np.nan,
                                 compressors=zarr.codecs.ZstdCodec(level=3), overwrite=True)
         self.group.create_array("clip_valid", data=counts > 0, chunks=(max(1, min(1 << 20, len(counts))),),
                                 overwrite=True)
@@ -191,13 +194,21 @@ class EmbeddingStore:
         return self.group[name]
 
     def read(self, name: str, rows: slice = slice(None)) -> np.ndarray:
-        """Rows of array `name`; a chunk that cannot be decoded (truncated, corrupt) raises StoreError."""
+        """Rows of array `name`; a chunk that cannot be decoded (truncated, corrupt) or is missing raises StoreError."""
+        span = "" if rows == slice(None) else f" rows {rows.start}:{rows.stop}"
+        hint = f"run `ssondo store verify {self.url}`, then re-run `ssondo embed`"
         try:
-            return self.group[name][rows]
+            data = self.group[name][rows]
         except Exception as exc:  # codecs raise RuntimeError/ValueError/OSError alike on damaged bytes
-            span = "" if rows == slice(None) else f" rows {rows.start}:{rows.stop}"
             raise StoreError(f"store {self.url}: cannot read {name}{span} ({type(exc).__name__}: {exc}); it is "
-                             f"damaged: run `ssondo store verify {self.url}`, then re-run `ssondo embed`") from exc
+                             f"damaged: {hint}") from exc
+        if name in EMBEDDING_ARRAYS and data.dtype.kind == "f":
+            lost = np.isnan(data).any(axis=-1) if data.ndim > 1 else np.isnan(data)
+            if lost.any():
+                first = int(np.argmax(lost)) + (rows.start or 0)
+                raise StoreError(f"store {self.url}: {int(lost.sum())} row(s) of {name}{span} read back as NaN "
+                                 f"(first: row {first}): a chunk file is missing; {hint}")
+        return data
 
     def info(self) -> dict:
         """A summary for `ssondo store info` (attributes, shapes, progress and invalid-row counts)."""

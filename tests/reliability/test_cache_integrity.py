@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from train_setup import BandTeacher, frontend_config, make_corpus, make_store, tiny_config
 
 from pipeline.inference.checkpoint import check_student_matches, read_checkpoint, save_student
-from pipeline.store import open_current
+from pipeline.store import StoreError, open_current
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.registry import build_student
 from pipeline.train import fit
@@ -95,6 +95,21 @@ def test_damaged_store(project, monkeypatch):
     verify = CliRunner().invoke(cli.main, ["store", "verify", str(store), "--no-reembed"])
     assert verify.exit_code == 1
     assert "shard 0: checksum mismatch" in verify.output and "clip: cannot recompute clip means" in verify.output
+
+
+@pytest.mark.parametrize("array", ["clip", "window"])
+def test_lost_chunk_file(project, monkeypatch, array):
+    """A deleted chunk file reads back as the fill value (NaN), never as silent zeros: refused by name."""
+    store = Path(open_current(str(project / "cache/embeddings/band")).url)
+    sorted(p for p in (store / array / "c").rglob("*") if p.is_file())[-1].unlink()
+    monkeypatch.chdir(project)
+    if array == "window":  # the stages read clip means; the window rows are read by re-pooling and verify
+        with pytest.raises(StoreError, match=r"read back as NaN .*a chunk file is missing"):
+            open_current("cache/embeddings/band").read("window")
+        return
+    for stage in ("cluster", "train"):
+        assert_refused(ssondo(project, monkeypatch, stage), f"of {array}", "read back as NaN",
+                       "a chunk file is missing", "ssondo store verify")
 
 
 def test_cluster_index_of_another_store(project, built, monkeypatch):
