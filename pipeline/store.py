@@ -54,6 +54,12 @@ class StoreLayout:
         return start, min(start + self.shard_rows, self.n_windows)
 
 
+def open_group(url: str, mode: str) -> zarr.Group:
+    """`zarr.open_group` for a path or fsspec URL; explicit `file://` URLs create their folders as local paths do."""
+    local_url = "://" in url and fsspec.utils.get_protocol(url) in ("file", "local")
+    return zarr.open_group(url, mode=mode, **({"storage_options": {"auto_mkdir": True}} if local_url else {}))
+
+
 def store_fingerprint(meta: dict) -> str:
     """Short hash naming a store: teacher weights, corpus and window settings."""
     keys = ("teacher_fingerprint", "corpus_fingerprint", "teacher_sample_rate", "window_seconds",
@@ -84,7 +90,7 @@ class EmbeddingStore:
     @classmethod
     def create(cls, url: str, layout: StoreLayout, meta: dict, index: dict[str, np.ndarray]) -> "EmbeddingStore":
         """Create the arrays and write the window index; existing data at `url` is an error."""
-        group = zarr.open_group(url, mode="w-")
+        group = open_group(url, mode="w-")
         rows, chunk = (layout.n_windows, layout.dim), (layout.chunk_rows, layout.dim)
         shards = (layout.shard_rows, layout.dim) if layout.shard_rows > layout.chunk_rows else None
         codec = zarr.codecs.ZstdCodec(level=3)
@@ -100,13 +106,13 @@ class EmbeddingStore:
         attrs = dict(meta, layout=layout.__dict__, format_version=FORMAT_VERSION, package_version=__version__,
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), complete=False)
         group.attrs.update(attrs)
-        return cls(url, zarr.open_group(url, mode="r+"))
+        return cls(url, open_group(url, mode="r+"))
 
     @classmethod
     def open(cls, url: str, mode: str = "r") -> "EmbeddingStore":
         """Open an existing store (complete or not)."""
         try:
-            group = zarr.open_group(url, mode=mode)
+            group = open_group(url, mode=mode)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise StoreError(f"no embedding store at {url} (missing zarr.json); run `ssondo embed`") from exc
         if "layout" not in group.attrs:

@@ -51,6 +51,19 @@ def build(url: str, shards=(0, 1, 2), finalise: bool = True, **kw) -> EmbeddingS
     return store
 
 
+@pytest.mark.parametrize("kind", ["path", "file_url", "memory_url"])
+def test_fsspec_urls(tmp_path, kind):
+    """The same store through a plain path, an explicit file:// URL and an in-memory fsspec filesystem."""
+    out = {"path": str(tmp_path / "emb"), "file_url": f"file://{tmp_path}/emb",
+           "memory_url": f"memory://ssondo-test-{tmp_path.name}/emb"}[kind]
+    store = build(f"{out}/stores/a")
+    write_pointer(out, store)
+    again = open_current(out, "corpus-a")
+    assert again.url == f"{out}/stores/a" and again.complete
+    assert np.array_equal(again.read("window"), rows_and_mask()[0].astype(np.float16))
+    assert verify_store(again.url, "corpus-a") == []
+
+
 def test_round_trip(tmp_path):
     url = str(tmp_path / "s")
     build(url)
