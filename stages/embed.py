@@ -13,6 +13,9 @@ from pipeline.teachers.registry import build_teacher, teacher_options
 from stages.params import params_option, read_params, set_threads, write_json
 
 
+AUDIO_KEYS = ("window_seconds", "hop_seconds", "last_window")  # EmbedConfig fields set from the `audio` section
+
+
 def embed_config(params: dict, teacher: str) -> EmbedConfig:
     """Merge `audio` windows, `embed` settings and the teacher's options into one typed config."""
     embed = dict(params.get("embed") or {})
@@ -20,9 +23,15 @@ def embed_config(params: dict, teacher: str) -> EmbedConfig:
     if teacher not in teachers:
         raise ConfigError(f"embed.teachers: {teacher!r} is not listed ({teachers})")
     audio = params.get("audio") or {}
-    data = dict(embed, teacher=teacher, teacher_options=options.get(teacher) or {},
-                **{k: audio[k] for k in ("window_seconds", "hop_seconds", "last_window") if k in audio})
-    return parse(EmbedConfig, data, "embed")
+    windows = {k: audio[k] for k in AUDIO_KEYS if k in audio}
+    try:
+        return parse(EmbedConfig, dict(embed, teacher=teacher, teacher_options=options.get(teacher) or {}, **windows),
+                     "embed")
+    except ConfigError as exc:  # the window keys live in `audio`: name them where the user wrote them
+        message = str(exc)
+        for key in AUDIO_KEYS:
+            message = message.replace(f"embed.{key}", f"audio.{key}")
+        raise ConfigError(message) from None
 
 
 def checked_teachers(teachers: object, options: object) -> tuple[list, dict]:

@@ -67,3 +67,14 @@ def test_embed_stage_errors(tiny_corpus, tmp_path):
     assert missing.exit_code != 0 and "does not exist; run `ssondo prepare` first" in missing.output
     bad = CliRunner().invoke(main, ["--params", write_params(tmp_path, shard_rows=6), "--corpus", tiny_corpus.path])
     assert bad.exit_code != 0 and "embed.shard_rows" in bad.output
+
+
+@pytest.mark.parametrize("key,value", [("window_seconds", "ten"), ("hop_seconds", -1.0), ("last_window", "wrap")])
+def test_bad_audio_window_is_named_in_audio(tiny_corpus, tmp_path, key, value):
+    """The window keys are written in `audio`; a bad one is reported there, not under `embed`."""
+    path = write_params(tmp_path)
+    params = yaml.safe_load(open(path))
+    params["audio"][key] = value
+    open(path, "w").write(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["--params", path, "--corpus", tiny_corpus.path])
+    assert result.exit_code != 0 and f"audio.{key}" in result.output and "embed." not in result.output, result.output
