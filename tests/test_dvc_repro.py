@@ -94,3 +94,35 @@ def test_sample_rate_change_invalidates_prepare_not_demo(project: Path):
     changed = set(json.loads(status.strip().splitlines()[-1]))
     assert "prepare" in changed
     assert "demo-corpus" not in changed
+
+
+@pytest.mark.slow
+def test_distillation_param_change_leaves_the_supervised_baseline(project: Path):
+    """`-S train.loss=mse` re-runs the distilled student (and what reads it), never the supervised baseline."""
+    import json
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["loss"] = "mse"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        changed = set(json.loads(run(["dvc", "status", "--json"], project).strip().splitlines()[-1]))
+    finally:
+        params["train"]["loss"] = "cosine"
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert "train" in changed and "train-supervised" not in changed, changed
+
+
+@pytest.mark.slow
+def test_push_then_pull_into_a_fresh_clone(project: Path, tmp_path: Path):
+    """The cached results (students, indices, scores) travel through a DVC remote; the stores stay out of it."""
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "-f", "local", str(remote)], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock"], project)
+    run(["dvc", "push"], project)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    run(["dvc", "pull", "--allow-missing"], clone)
+    for path in ("cache/students/demo/student.pt", "cache/clusters/aisfx-k4/index.parquet", "cache/eval/report.md",
+                 "cache/export/demo/manifest.json"):
+        assert (clone / path).read_bytes() == (project / path).read_bytes(), path
+    assert not (clone / "cache/embeddings/aisfx/stores").exists()  # uncached: shared by URL, not by the remote
