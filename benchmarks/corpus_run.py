@@ -85,7 +85,7 @@ def run_params(args: argparse.Namespace, work: Path) -> dict:
     params["embed"].update(teachers=[args.teacher], workers=1)
     params["cluster"].update(teacher=args.teacher, k=args.k, sweep=[])
     params["train"].update(name="student", teachers=[args.teacher], epochs=args.epochs, epoch_size=args.epoch_size,
-                           val_max_rows=512, workers=1)
+                           batch_size=args.batch_size, val_max_rows=512, workers=1)
     return params
 
 
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--epoch-size", type=int, default=10000)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
