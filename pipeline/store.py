@@ -54,6 +54,12 @@ class StoreLayout:
         return start, min(start + self.shard_rows, self.n_windows)
 
 
+def write_every_chunk():
+    """Context in which zarr writes chunks equal to the fill value too (by default it omits them), so that a missing
+    chunk file always means lost data."""
+    return zarr.config.set({"array.write_empty_chunks": True})
+
+
 def open_group(url: str, mode: str) -> zarr.Group:
     """`zarr.open_group` for a path or fsspec URL; explicit `file://` URLs create their folders as local paths do."""
     local_url = "://" in url and fsspec.utils.get_protocol(url) in ("file", "local")
@@ -94,8 +100,8 @@ class EmbeddingStore:
         rows, chunk = (layout.n_windows, layout.dim), (layout.chunk_rows, layout.dim)
         shards = (layout.shard_rows, layout.dim) if layout.shard_rows > layout.chunk_rows else None
         codec = zarr.codecs.ZstdCodec(level=3)
-        # NaN fill: stored rows are never NaN (invalid rows hold zeros), so a chunk file that goes missing reads
-        # back as NaN and `read` refuses it, instead of passing silent zeros to cluster/train
+        # NaN fill: a chunk file that goes missing reads back as NaN, never as plausible zeros; `read` then checks the
+        # file is really absent (every chunk is written, see write_every_chunk) and refuses the rows
         group.create_array("window", shape=rows, dtype=layout.dtype, chunks=chunk, shards=shards,
                            compressors=codec, fill_value=np.nan)
         group.create_array("window_valid", shape=(layout.n_windows,), dtype=bool,
@@ -147,8 +153,9 @@ class EmbeddingStore:
         if embeddings.shape != (stop - start, self.layout.dim):
             raise StoreError(f"shard {shard}: expected {(stop - start, self.layout.dim)}, got {embeddings.shape}")
         stored = embeddings.astype(self.layout.dtype)
-        self.group["window"][start:stop] = stored
-        self.group["window_valid"][start:stop] = valid
+        with write_every_chunk():  # a chunk equal to the fill value is written too: a missing file always means loss
+            self.group["window"][start:stop] = stored
+            self.group["window_valid"][start:stop] = valid
         entry = dict(stats, shard=shard, start=start, stop=stop, checksum=shard_checksum(stored, valid))
         self.fs.makedirs(f"{self.root}/ledger", exist_ok=True)
         tmp = self._ledger_path(shard) + ".tmp"
@@ -165,10 +172,11 @@ class EmbeddingStore:
                              f"{sorted(missing)[:10]}")
         means, counts = clip_means(self)
         chunk = (self.layout.chunk_rows, self.layout.dim)
-        self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk, fill_value=np.nan,
-                                compressors=zarr.codecs.ZstdCodec(level=3), overwrite=True)
-        self.group.create_array("clip_valid", data=counts > 0, chunks=(max(1, min(1 << 20, len(counts))),),
-                                overwrite=True)
+        with write_every_chunk():
+            self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk, fill_value=np.nan,
+                                    compressors=zarr.codecs.ZstdCodec(level=3), overwrite=True)
+            self.group.create_array("clip_valid", data=counts > 0, chunks=(max(1, min(1 << 20, len(counts))),),
+                                    overwrite=True)
         self.group.attrs.update(complete=True, finalised=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.attrs = dict(self.group.attrs)
 
@@ -209,12 +217,25 @@ class EmbeddingStore:
             raise StoreError(f"store {self.url}: cannot read {name}{span} ({type(exc).__name__}: {exc}); it is "
                              f"damaged: {hint}") from exc
         if name in EMBEDDING_ARRAYS and data.dtype.kind == "f":
-            lost = np.isnan(data).any(axis=-1) if data.ndim > 1 else np.isnan(data)
-            if lost.any():
-                first = int(np.argmax(lost)) + (rows.start or 0)
-                raise StoreError(f"store {self.url}: {int(lost.sum())} row(s) of {name}{span} read back as NaN "
-                                 f"(first: row {first}): a chunk file is missing; {hint}")
+            nan_rows = np.flatnonzero(np.isnan(data).any(axis=-1) if data.ndim > 1 else np.isnan(data))
+            lost = self._missing_blocks(name, nan_rows + (rows.start or 0))
+            if lost:
+                raise StoreError(f"store {self.url}: rows {lost[0][0]}:{lost[0][1]} of {name} read back as NaN "
+                                 f"because their chunk file is missing ({len(lost)} block(s)); {hint}")
         return data
+
+    def _missing_blocks(self, name: str, rows: np.ndarray) -> list[tuple[int, int]]:
+        """Row ranges of `name` holding some of `rows` whose storage file (chunk or shard) does not exist."""
+        if not len(rows):
+            return []
+        array = self.group[name]
+        block = (array.shards or array.chunks)[0]
+        suffix = "/0" * (array.ndim - 1)  # embedding arrays keep a whole row in one block along the other axis
+        missing = []
+        for b in np.unique(rows // block):
+            if not self.fs.exists(f"{self.root}/{name}/c/{int(b)}{suffix}"):
+                missing.append((int(b) * block, min((int(b) + 1) * block, array.shape[0])))
+        return missing
 
     def info(self) -> dict:
         """A summary for `ssondo store info` (attributes, shapes, progress and invalid-row counts)."""

@@ -192,3 +192,20 @@ def test_info(tmp_path):
     assert (info["n_clips"], info["n_windows"], info["dim"], info["n_shards"], info["shards_done"]) == (5, 12, 6, 3, 3)
     assert (info["nan_rows"], info["invalid_clips"], info["complete"], info["teacher"]) == (2, 1, True, "toy")
     assert info["disk_bytes"] > 0
+
+
+def test_nan_data_is_returned_but_a_lost_chunk_is_refused(tmp_path):
+    """NaN that was written reads back as NaN; the same NaN from a deleted chunk file is an error naming the rows."""
+    emb, valid = rows_and_mask()
+    emb[4:8] = np.nan  # a whole shard of NaN: zarr would skip writing it unless every chunk is written
+    store = EmbeddingStore.create(str(tmp_path / "s"), LAYOUT, meta(), index())
+    for s in range(LAYOUT.n_shards):
+        lo, hi = LAYOUT.shard_range(s)
+        store.write_shard(s, emb[lo:hi], valid[lo:hi], {})
+    assert np.isnan(store.read("window")[4:8]).all()
+    shard_file = tmp_path / "s" / "window" / "c" / "1" / "0"
+    assert shard_file.exists()
+    shard_file.unlink()
+    with pytest.raises(StoreError, match="rows 4:8 of window read back as NaN because their chunk file is missing"):
+        store.read("window")
+    assert store.read("window", slice(0, 4)).shape == (4, 6)  # rows of other shards still read
