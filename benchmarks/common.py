@@ -50,6 +50,14 @@ class Figure:
         return dict(asdict(self), met=self.met)
 
 
+def print_measures(rows: list[tuple[str, str, str]], value_width: int = 12) -> None:
+    """Print (measure, value, target) rows as an aligned table under a header."""
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)}  {'value':>{value_width}}  target")
+    for name, value, target in rows:
+        print(f"{name.ljust(width)}  {value:>{value_width}}  {target}")
+
+
 def table(figures: list[Figure]) -> str:
     """The figures as one aligned text table, notes below it."""
     rows = [("figure", "measured", "target", "met")] + [f.row() for f in figures]

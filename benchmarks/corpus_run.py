@@ -76,7 +76,7 @@ def generate(folder: Path, clips: int, codec: str, workers: int, valid_fraction:
             "bytes": sum(p.stat().st_size for p in paths)}
 
 
-def run_params(args: argparse.Namespace, work: Path) -> dict:
+def run_params(args: argparse.Namespace) -> dict:
     """The project's params.yaml with this run's sizes and paths (all relative to the work folder)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["base"]["num_threads"] = args.threads
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     state_file = work / "steps.json"
     steps = _json(state_file)
-    (work / "params.yaml").write_text(yaml.safe_dump(run_params(args, work), sort_keys=False))
+    (work / "params.yaml").write_text(yaml.safe_dump(run_params(args), sort_keys=False))
     plan = [("prepare", ["--params", "params.yaml"], work / "corpus" / "corpus.h5"),
             ("embed", ["--params", "params.yaml", "--teacher", args.teacher],
              work / "cache" / "embeddings" / args.teacher / "report.json"),

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from benchmarks.common import Clock
+from benchmarks.common import Clock, print_measures
 from pipeline import distributed
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, WindowDataset, extract, shard_batches
@@ -184,10 +184,7 @@ def main() -> None:
           f"{args.window_seconds:g} s, dim {out['dim']}; {torch.get_num_threads()} torch threads, workers "
           f"{args.workers}, device {out['cfg'].device}, best of {args.repeats}")
     rows = out["rows"]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  {'value':>12}  target")
-    for name, value, target in rows:
-        print(f"{name.ljust(width)}  {value:>12}  {target}")
+    print_measures(rows, 12)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from benchmarks.common import print_measures
 from pipeline import distributed
 from pipeline.audio.decode import resample
 from pipeline.config import parse
@@ -142,10 +143,7 @@ def main() -> None:
           f"{data.window / data.corpus.sample_rate:g} s windows, {len(data.corpus)} clips, device {rt.device}, "
           f"{torch.get_num_threads()} torch threads, workers {cfg.workers}, median of {args.steps} steps "
           f"after {args.warmup} warm-up")
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  {'value':>10}  target")
-    for name, value, target in rows:
-        print(f"{name.ljust(width)}  {value:>10}  {target}")
+    print_measures(rows, 10)
 
 
 if __name__ == "__main__":
