@@ -28,13 +28,16 @@ from pipeline import distributed
 from pipeline.audio.augment import mixup, spec_augment
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.config import check, to_dict
+from pipeline.evaluate.rank import effective_rank, top_share
 from pipeline.corpus import Corpus
 from pipeline.losses.registry import build_loss, loss_options
 from pipeline.sampling import epoch_draws, rank_slice, window_rows
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.macs import count_macs, count_params
+from pipeline.students.pretrained import init_student
 from pipeline.students.registry import build_student, student_options
 from pipeline.targets import block_order
+from pipeline.train_bank import LogMelBank, bank_bytes, build_bank
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class TrainConfig:
     objective: Literal["distill", "supervised"] = "distill"
     student: str = "mobilenetv3"
     student_options: dict = field(default_factory=dict)
+    init: str | None = None  # backbone checkpoint the student starts from (student.pt, checkpoint.pt, EfficientAT)
     head_hidden: tuple[int, ...] = (512,)
     loss: str = "cosine"
     loss_options: dict = field(default_factory=dict)
@@ -74,6 +78,7 @@ class TrainConfig:
     compile: bool = False
     memory_budget_gb: float = 2.0
     block_chunks: int = 8
+    cache_logmels: bool = False  # compute each fixed example's log-mel once (needs fixed windows; see train_bank)
 
     def __post_init__(self):
         student_options(self.student, self.student_options, "train.student_options")
@@ -91,6 +96,7 @@ class TrainConfig:
         check(self.workers >= 0, "train.workers", "must be >= 0")
         check(self.block_chunks >= 1, "train.block_chunks", f"must be >= 1, got {self.block_chunks}")
         check(self.memory_budget_gb >= 0, "train.memory_budget_gb", "must be >= 0")
+        check(self.init is None or bool(self.init.strip()), "train.init", "must be a checkpoint path or null")
 
     def fingerprint(self, extra: dict) -> str:
         """Hash of everything that changes the training run (resume only continues an identical run)."""
@@ -196,9 +202,11 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
 
 
 def build_models(cfg: TrainConfig, out_dim: int, seed: int) -> Distiller:
-    """Student + head, initialised from `seed`."""
+    """Student + head, initialised from `seed`; the student's backbone then from `cfg.init` when set."""
     torch.manual_seed(seed)
     student = build_student(cfg.student, cfg.student_options)
+    if cfg.init is not None:  # draws no random numbers: the head's initialisation is the same either way
+        init_student(student, cfg.init, "train.init")
     head = ProjectionHead(student.embed_dim, out_dim, HeadOptions(hidden=cfg.head_hidden))
     return Distiller(student, head)
 
@@ -229,14 +237,14 @@ class Runtime:
     optimizer: torch.optim.Optimizer
     device: torch.device
     info: distributed.DistInfo
+    bank: LogMelBank | None = None  # precomputed log-mels of the fixed examples (train.cache_logmels)
 
 
-def train_step(cfg: TrainConfig, rt: Runtime, waves: torch.Tensor, targets: torch.Tensor,
+def train_step(cfg: TrainConfig, rt: Runtime, logmels: torch.Tensor, targets: torch.Tensor,
                gen: torch.Generator, lr: float) -> float:
-    """One optimisation step: front-end -> augment -> student -> head -> loss -> update."""
+    """One optimisation step on (batch, mels, frames) log-mels: augment -> student -> head -> loss -> update."""
     with torch.no_grad():
-        x = rt.frontend(waves)  # (batch, mels, frames)
-        x = spec_augment(x, cfg.time_masks, cfg.time_width, cfg.freq_masks, cfg.freq_width, gen)
+        x = spec_augment(logmels, cfg.time_masks, cfg.time_width, cfg.freq_masks, cfg.freq_width, gen)
         x, targets, _ = mixup(x, targets, cfg.mixup_alpha, gen)
     for group in rt.optimizer.param_groups:
         group["lr"] = lr
@@ -273,20 +281,35 @@ def plan_loader(cfg: TrainConfig, dataset: Dataset, device: torch.device) -> Dat
                       pin_memory=device.type == "cuda", prefetch_factor=4 if cfg.workers else None)
 
 
+def plan_batches(cfg: TrainConfig, rt: Runtime, data: TrainData, plan: dict):
+    """(log-mels (batch, mels, frames) on the device, plan indices) per step: from the bank, or read and
+    transformed batch by batch."""
+    if rt.bank is not None:
+        keys = plan["targets"] if data.window_clip is not None else plan["rows"]
+        for lo in range(0, len(keys) - cfg.batch_size + 1, cfg.batch_size):  # drop_last, as the loader
+            idx = np.arange(lo, lo + cfg.batch_size)
+            yield rt.bank.get(keys[idx]).to(rt.device), idx
+        return
+    loader = plan_loader(cfg, PlanDataset(data.corpus, plan["rows"], plan["starts"], data.window), rt.device)
+    for waves, idx in loader:
+        with torch.no_grad():  # not around the yield: the consumer's step must record gradients
+            x = rt.frontend(waves.to(rt.device))
+        yield x, idx.numpy()
+
+
 def run_epoch(cfg: TrainConfig, rt: Runtime, data: TrainData, epoch: int, step: int) -> tuple[float, int, float]:
     """Train one epoch; returns (mean loss, next global step, samples per second)."""
     plan = epoch_plan(cfg, data, epoch, rt.info)
-    loader = plan_loader(cfg, PlanDataset(data.corpus, plan["rows"], plan["starts"], data.window), rt.device)
-    steps = len(loader)
+    steps = len(plan["rows"]) // cfg.batch_size
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     rt.model.train()
     rt.model.student.set_epoch(epoch)
     losses, t0 = [], time.perf_counter()
-    for waves, idx in tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not rt.info.is_main,
-                           mininterval=2.0, leave=False):
-        targets = data.targets.get(plan["targets"][idx.numpy()])
+    for x, idx in tqdm(plan_batches(cfg, rt, data, plan), total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       disable=not rt.info.is_main, mininterval=2.0, leave=False):
+        targets = data.targets.get(plan["targets"][idx])
         lr = lr_at(cfg, step, steps)
-        losses.append(train_step(cfg, rt, waves.to(rt.device), targets.to(rt.device), gen, lr))
+        losses.append(train_step(cfg, rt, x, targets.to(rt.device), gen, lr))
         step += 1
     seconds = time.perf_counter() - t0
     return float(np.mean(losses)) if losses else float("nan"), step, len(losses) * cfg.batch_size / seconds
@@ -299,23 +322,34 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
     if len(rows) == 0:
         return {"val_cosine": float("nan"), "val_loss": float("nan")}
     rt.model.eval()
-    cos, loss, raw_cos = [], [], []
+    cos, loss, raw_cos, embeddings = [], [], [], []
     for lo in range(0, len(rows), cfg.batch_size):
         batch = rows[lo: lo + cfg.batch_size]
         starts, target_rows = _val_items(data, batch)
-        waves = torch.stack([torch.from_numpy(data.corpus.segment(int(r), int(s), data.window))
-                             for r, s in zip(batch, starts)])  # (batch, samples)
-        out = rt.model(rt.frontend(waves.to(rt.device))).float()
+        emb = rt.model.student.embed(_val_logmels(rt, data, batch, starts, target_rows))  # (batch, embed_dim)
+        embeddings.append(emb.float().cpu().numpy())
+        out = rt.model.head(emb).float()
         target = data.targets.get(target_rows).to(rt.device)
         cos.append(nn.functional.cosine_similarity(out, target, dim=1).cpu())
         loss.append(float(rt.loss(out, target)) * len(batch))
         if hasattr(data.targets, "denormalise"):  # the same prediction, scored in the teacher's own space
             raw = data.targets.raw.get(target_rows).to(rt.device)
             raw_cos.append(nn.functional.cosine_similarity(data.targets.denormalise(out), raw, dim=1).cpu())
-    result = {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows)}
+    result = {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows),
+              "val_rank": effective_rank(np.concatenate(embeddings)), "val_top_share": top_share(np.concatenate(embeddings))}
     if raw_cos:
         result["val_cosine_raw"] = float(torch.cat(raw_cos).mean())
     return result
+
+
+def _val_logmels(rt: Runtime, data: TrainData, rows: np.ndarray, starts: np.ndarray,
+                 target_rows: np.ndarray) -> torch.Tensor:
+    """(batch, mels, frames) log-mels of validation examples, from the bank when it holds them."""
+    if rt.bank is not None:
+        return rt.bank.get(target_rows if data.window_clip is not None else rows).to(rt.device)
+    waves = torch.stack([torch.from_numpy(data.corpus.segment(int(r), int(s), data.window))
+                         for r, s in zip(rows, starts)])  # (batch, samples)
+    return rt.frontend(waves.to(rt.device))
 
 
 def mean_target_cosine(data: TrainData, max_rows: int | None = None, sample: int = 4096, seed: int = 0) -> float:
@@ -387,7 +421,31 @@ def setup_runtime(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig,
         wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         wrapped = torch.compile(wrapped)
-    return Runtime(model, wrapped, LogMel(frontend_cfg).to(device), loss, make_optimizer(cfg, params), device, info)
+    frontend = LogMel(frontend_cfg)
+    bank = logmel_bank(cfg, data, frontend) if cfg.cache_logmels else None
+    return Runtime(model, wrapped, frontend.to(device), loss, make_optimizer(cfg, params), device, info, bank)
+
+
+def bank_examples(data: TrainData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, clip rows, starts) of every fixed example training or validation may draw."""
+    clips = np.union1d(np.flatnonzero(data.weights > 0), data.val_rows)
+    if data.window_clip is None:
+        return clips, clips, np.zeros(len(clips), dtype=np.int64)
+    keys = np.flatnonzero(np.isin(data.window_clip, clips) & data.targets.valid)
+    return keys, data.window_clip[keys], data.window_start[keys]
+
+
+def logmel_bank(cfg: TrainConfig, data: TrainData, frontend: LogMel) -> LogMelBank:
+    """The log-mel bank of this run's examples; refuses random crops and banks over the memory budget."""
+    keys, rows, starts = bank_examples(data)
+    if data.window_clip is None and (data.corpus.lengths[rows] > data.window).any():
+        raise ValueError("train.cache_logmels: clips longer than audio.window_seconds are cropped at random with "
+                         "train.target=clip, so their log-mels are not fixed; use train.target=window")
+    need = bank_bytes(len(keys), frontend, data.window)
+    if need > cfg.memory_budget_gb * (1 << 30):
+        raise ValueError(f"train.cache_logmels: {len(keys)} examples need {need / (1 << 30):.2f} GB, over "
+                         f"train.memory_budget_gb={cfg.memory_budget_gb}")
+    return build_bank(data.corpus, keys, rows, starts, data.window, frontend)
 
 
 def model_card(cfg: TrainConfig, rt: Runtime, frontend_cfg: LogMelConfig, window: int) -> dict:
@@ -441,6 +499,8 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
     metrics = {**card, "val_cosine": final["val_cosine"], "val_cosine_untrained": first["val_cosine"],
                "val_cosine_raw": final.get("val_cosine_raw"), "val_cosine_raw_untrained": first.get("val_cosine_raw"),
                "val_cosine_mean_target": floor, "val_loss": final["val_loss"], "epochs": cfg.epochs,
+               "val_rank": final.get("val_rank"), "val_rank_untrained": first.get("val_rank"),
+               "val_top_share": final.get("val_top_share"),
                "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]]))}
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}  # NaN (no validation rows) is not JSON
     payload = {"student": rt.model.student.state_dict(), "head": rt.model.head.state_dict(),

@@ -1,6 +1,7 @@
 """Assemble what the training loop reads: corpus, targets, sampling weights and validation rows."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 from pipeline.corpus import Corpus
 from pipeline.sampling import uniform_weights
 from pipeline.store import EmbeddingStore
+from pipeline.students.pretrained import file_sha256
 from pipeline.targets import NormalisedTargets, load_targets, target_stats
 from pipeline.train import LabelTargets, TrainConfig, TrainData, validation_rows
 
@@ -18,6 +20,7 @@ IndexLoader = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
 def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingStore], window: int,
                  index_path: str | None, load_index: IndexLoader | None) -> TrainData:
     """Targets from the store(s); weights from the balanced index (or uniform); validation rows zero-weighted."""
+    init = init_meta(cfg)  # a missing start checkpoint fails before the targets are read
     for s in stores:
         s.require_complete(corpus.fingerprint)
     targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)), max(16, cfg.block_chunks))
@@ -37,7 +40,7 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
     meta = {"store_fingerprints": [s.fingerprint for s in stores],
             "teachers": [s.attrs.get("teacher") for s in stores],
             "teacher_fingerprints": [s.attrs.get("teacher_fingerprint") for s in stores],
-            "corpus_fingerprint": corpus.fingerprint}
+            "corpus_fingerprint": corpus.fingerprint, **init}
     data = TrainData(corpus, window, targets, weights, val[clip_valid[val]], meta=meta)
     if cfg.target == "window":
         data.window_clip = stores[0].array("window_clip")[:]
@@ -46,6 +49,15 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
         data.targets = NormalisedTargets(targets, *target_stats(targets, training_target_rows(data, cfg.seed),
                                                                 cfg.target_norm))
     return data
+
+
+def init_meta(cfg: TrainConfig) -> dict:
+    """The starting checkpoint's content hash (two files at one path are different runs); {} without one."""
+    if cfg.init is None:
+        return {}
+    if not Path(cfg.init).is_file():  # checked before any target is loaded
+        raise ValueError(f"train.init: no checkpoint file at {cfg.init}")
+    return {"init_sha256": file_sha256(cfg.init)}
 
 
 def training_target_rows(data: TrainData, seed: int, sample: int = 20_000) -> np.ndarray:
@@ -69,5 +81,5 @@ def supervised_data(cfg: TrainConfig, corpus: Corpus, window: int) -> TrainData:
     weights = uniform_weights(targets.valid)
     val = validation_rows(manifest, cfg.val_fraction)
     weights[val] = 0.0
-    meta = {"corpus_fingerprint": corpus.fingerprint, "label_column": cfg.label_column}
+    meta = {"corpus_fingerprint": corpus.fingerprint, "label_column": cfg.label_column, **init_meta(cfg)}
     return TrainData(corpus, window, targets, weights, val[targets.valid[val]], meta=meta)

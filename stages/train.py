@@ -78,7 +78,8 @@ def live_logger(out: str):
     live = Live(dir=f"{out}/live", save_dvc_exp=False, dvcyaml=None, report=None)
 
     def log(row: dict) -> None:
-        for key in ("train_loss", "val_loss", "val_cosine", "val_cosine_raw", "samples_per_s"):
+        for key in ("train_loss", "val_loss", "val_cosine", "val_cosine_raw", "val_rank", "val_top_share",
+                    "samples_per_s"):
             if row.get(key) is not None:
                 live.log_metric(key, row[key])
         live.next_step()

@@ -134,3 +134,19 @@ def test_hash_validation_split_is_stable_and_near_the_fraction():
     picked = set(shuffled["clip_id"].iloc[validation_rows(shuffled, 0.1)])
     assert picked == set(manifest["clip_id"].iloc[rows])  # chosen by clip id, not by row position
     assert len(validation_rows(manifest, 0.0)) == 0
+
+
+def test_init_meta_hashes_the_start_checkpoint(tmp_path):
+    import hashlib
+
+    import pytest
+
+    from pipeline.train import TrainConfig
+    from pipeline.train_data import init_meta
+
+    assert init_meta(TrainConfig()) == {}
+    path = tmp_path / "start.pt"
+    path.write_bytes(b"weights")
+    assert init_meta(TrainConfig(init=str(path))) == {"init_sha256": hashlib.sha256(b"weights").hexdigest()}
+    with pytest.raises(ValueError, match="train.init"):
+        init_meta(TrainConfig(init=str(tmp_path / "missing.pt")))

@@ -29,6 +29,7 @@ class ModelRow:
     params: int | None = None
     macs: int | None = None  # multiply-accumulates per 10 s of audio
     teacher: str | None = None
+    rank: float | None = None  # effective rank of the clip embeddings, mean over tasks (collapse shows as low)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -58,7 +59,7 @@ def task_names(rows: list[ModelRow]) -> list[str]:
 
 
 def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.DataFrame:
-    """Numeric table: model, kind, params, macs, <task>, <task>_ci, average, retention, gap_closed."""
+    """Numeric table: model, kind, params, macs, <task>, <task>_ci, average, retention, gap_closed, rank."""
     _check_rows(rows)
     tasks = task_names(rows)
     records = []
@@ -75,6 +76,7 @@ def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.D
     base = avg.get(baseline) if baseline else None
     df["retention"] = [retention(a, avg.get(t)) for a, t in zip(df["average"], df["teacher"])]
     df["gap_closed"] = [gap_closed(a, avg.get(t), base) for a, t in zip(df["average"], df["teacher"])]
+    df["rank"] = [math.nan if r.rank is None else float(r.rank) for r in rows]
     return df
 
 
@@ -106,6 +108,7 @@ def display_table(df: pd.DataFrame) -> pd.DataFrame:
     out["average"] = (100 * df["average"]).map(_one_decimal)
     out["retention %"] = df["retention"].map(_one_decimal)
     out["gap closed %"] = df["gap_closed"].map(_one_decimal)
+    out["eff. rank"] = df["rank"].map(_one_decimal)
     return out
 
 
@@ -128,8 +131,9 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def flat_metrics(df: pd.DataFrame) -> dict[str, float]:
-    """`<model>/<task>`, `<model>/<task>_ci`, `<model>/average`, `/retention`, `/gap_closed` (NaN left out)."""
-    keys = [c for t in task_names_of(df) for c in (t, f"{t}_ci")] + ["average", "retention", "gap_closed"]
+    """`<model>/<task>`, `<model>/<task>_ci`, `<model>/average`, `/retention`, `/gap_closed`, `/rank` (NaN left
+    out)."""
+    keys = [c for t in task_names_of(df) for c in (t, f"{t}_ci")] + ["average", "retention", "gap_closed", "rank"]
     out = {}
     for _, r in df.iterrows():
         out.update({f"{r['model']}/{k}": float(r[k]) for k in keys if np.isfinite(r[k])})

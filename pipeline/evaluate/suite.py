@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -126,9 +127,11 @@ def run_suite(cfg: EvaluateConfig, sample_rate: int, log=print) -> list[ModelRow
     tasks = load_tasks(cfg)
     rows = []
     for cand in candidates(cfg, sample_rate):
-        results = evaluate_embedder(cand.embedder, tasks, cfg.probe, cfg.cache_dir, cfg.window_seconds,
-                                    cfg.batch_size)
+        results, ranks = evaluate_embedder(cand.embedder, tasks, cfg.probe, cfg.cache_dir, cfg.window_seconds,
+                                           cfg.batch_size)
         scores = {task: res.summary() for task, res in results.items()}
-        log(f"evaluate: {cand.embedder.name:<24} " + "  ".join(f"{t}={m * 100:.1f}" for t, (m, _) in scores.items()))
-        rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher))
+        rank = float(np.mean(list(ranks.values()))) if ranks else None
+        log(f"evaluate: {cand.embedder.name:<24} " + "  ".join(f"{t}={m * 100:.1f}" for t, (m, _) in scores.items())
+            + (f"  rank={rank:.1f}" if rank is not None else ""))
+        rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher, rank))
     return rows

@@ -115,10 +115,11 @@ def test_benchmark_on_tone_classes(class_folder: Path, tmp_path: Path):
     torch.set_num_threads(1)
     task = load_task(TaskConfig(name="tones", path=str(class_folder), n_folds=3))
     model = Counting(LogMelStats(sample_rate=RATE, n_mels=32))
-    first = evaluate_embedder(model, [task], ProbeConfig(), tmp_path / "cache", window_seconds=1.0)
+    first, ranks = evaluate_embedder(model, [task], ProbeConfig(), tmp_path / "cache", window_seconds=1.0)
     assert first["tones"].summary()[0] == 1.0  # tones an octave or more apart
+    assert 1.0 < ranks["tones"] <= 64  # log-mel mean + std over 32 bands
     calls = model.calls
-    second = evaluate_embedder(model, [task], ProbeConfig(), tmp_path / "cache", window_seconds=1.0)
+    second, _ = evaluate_embedder(model, [task], ProbeConfig(), tmp_path / "cache", window_seconds=1.0)
     assert calls > 0 and model.calls == calls
     np.testing.assert_array_equal(second["tones"].scores, first["tones"].scores)
 
