@@ -21,7 +21,8 @@ from stages.params import params_option, read_params, section, write_json
 @click.option("--workers", type=int, default=None, help="Render processes (0 = all cores).")
 def main(params_file: str, output: str | None, tasks_output: str | None, scale: float | None,
          workers: int | None) -> None:
-    """Render sampled GM instruments and espeak-ng words into FLAC + manifest.csv, plus held-out tasks."""
+    """Render the offline demo corpus (instruments, drum kits, sound events, multilingual speech, scenes) into
+    FLAC + manifest.csv, plus the held-out tasks."""
     params = read_params(params_file)
     data = section(params, "demo", output=output, tasks_output=tasks_output, scale=scale, workers=workers)
     try:

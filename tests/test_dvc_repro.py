@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
     "base": {"num_threads": 1},
-    "demo": {"scale": 0.04, "n_task_instrument": 2000, "n_task_speech": 2400, "workers": 1},
+    "demo": {"scale": 0.04, "n_task_clips": 2000, "workers": 1},
     "prepare": {"workers": 1},
     "embed": {"batch_size": 8, "workers": 0, "chunk_rows": 16, "shard_rows": 32},
     "cluster": {"k": 4, "sweep": [3], "batch_size": 32, "init_size": 40, "metric_sample": 60, "map_sample": 60},

@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.audio.decode import resample
 from pipeline.demo.backgrounds import BACKGROUNDS, background
-from pipeline.demo.instruments import PITCHED_FAMILIES, Note, family_of, render_notes
+from pipeline.demo.instruments import Note, family_of, render_notes
 from pipeline.demo.mix import mix_over_span, power
 from pipeline.demo.speech import WORDS, espeak
 from pipeline.demo.voices import parse_voice
@@ -16,6 +16,7 @@ SILENT_RMS = 3e-4  # about -70 dBFS: some GM programs render (near) silence at s
 MAX_DRAWS = 50
 PITCH_RANGE = (36, 84)  # C2..C6 (MIDI) for the lowest note of a clip
 PATTERNS = ("note", "repeat", "octave")
+FADE_SECONDS = 0.05  # fade applied where speech is cut to fit a clip
 
 
 @dataclass(frozen=True)
@@ -27,26 +28,27 @@ class Clip:
     span: tuple[int, int] = (0, 0)  # samples holding the foreground sound (speech), for SNR
 
 
+def audible(audio: np.ndarray) -> bool:
+    """Whether `audio` is non-empty and louder than SILENT_RMS."""
+    return len(audio) > 0 and np.sqrt(power(audio)) > SILENT_RMS
+
+
 def instrument_clip(rng: np.random.Generator, seconds: tuple[float, float], sample_rate: int,
-                    family: int | None = None, pitch_class: int | None = None) -> Clip:
-    """Notes of one GM program: a held note, a repeated note or an octave; re-drawn while silent."""
+                    family: int | None = None, program: int | None = None) -> Clip:
+    """Notes of one GM program (`program`, else one of `family`, else any): held, repeated or an octave."""
     for _ in range(MAX_DRAWS):
-        families = PITCHED_FAMILIES if pitch_class is not None else range(16)
-        fam = family if family is not None else int(rng.choice(families))
-        program = fam * 8 + int(rng.integers(8))
-        if pitch_class is None:
-            pitch = int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1))
-        else:
-            pitch = 12 * int(rng.integers(3, 7)) + pitch_class
+        fam = family if family is not None else int(rng.integers(16))
+        prog = program if program is not None else fam * 8 + int(rng.integers(8))
+        pitch = int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1))
         length = float(rng.uniform(*seconds))
         pattern = str(rng.choice(PATTERNS))
         notes = _pattern(rng, pattern, pitch, int(rng.integers(50, 128)), length)
-        audio = render_notes(program, notes, length, sample_rate)
-        if np.sqrt(power(audio)) > SILENT_RMS:
-            labels = {"family": family_of(program), "program": program, "pitch": pitch,
+        audio = render_notes(prog, notes, length, sample_rate)
+        if audible(audio):  # some programs are (near) silent at some keys: draw again
+            labels = {"family": family_of(prog), "program": prog, "pitch": pitch,
                       "pitch_class": pitch % 12, "pattern": pattern}
-            return Clip(_at_peak(audio, rng), labels, (0, len(audio)))
-    raise RuntimeError(f"no audible rendering after {MAX_DRAWS} draws (family={family}, pitch_class={pitch_class})")
+            return Clip(at_peak(audio, rng), labels, (0, len(audio)))
+    raise RuntimeError(f"no audible rendering after {MAX_DRAWS} draws (family={family}, program={program})")
 
 
 def _pattern(rng: np.random.Generator, pattern: str, pitch: int, velocity: int, length: float) -> list[Note]:
@@ -60,27 +62,41 @@ def _pattern(rng: np.random.Generator, pattern: str, pitch: int, velocity: int, 
     return [Note(k, velocity, onset, held) for k in keys]
 
 
+def speak(rng: np.random.Generator, text: str, voice: str, sample_rate: int) -> tuple[np.ndarray, dict]:
+    """(`text` spoken by `voice` at a random rate, pitch and range, trimmed, float32 at `sample_rate`, labels)."""
+    rate, pitch, spread = (int(rng.integers(lo, hi)) for lo, hi in ((120, 240), (25, 76), (20, 91)))
+    engine = espeak()
+    raw = engine.synth(text, voice, rate, pitch, spread, seed=int(rng.integers(2 ** 31)))
+    labels = {"voice": voice, "language": parse_voice(voice)[0], "rate": rate, "voice_pitch": pitch,
+              "pitch_range": spread}
+    return resample(_trim(raw), engine.sample_rate, sample_rate), labels
+
+
+def in_silence(rng: np.random.Generator, speech: np.ndarray, seconds: tuple[float, float], sample_rate: int,
+               labels: dict) -> Clip:
+    """`speech` at a random offset in silence, the clip length drawn from `seconds` (speech cut to fit in it)."""
+    margin = sample_rate // 5  # at least 0.2 s of silence around the speech
+    longest = int(seconds[1] * sample_rate) - margin
+    if len(speech) > longest:
+        speech = speech[:longest].copy()
+        fade = int(FADE_SECONDS * sample_rate)
+        speech[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    total = max(int(round(float(rng.uniform(*seconds)) * sample_rate)), len(speech) + margin)
+    start = int(rng.integers(0, total - len(speech) + 1))
+    audio = np.zeros(total, np.float32)
+    audio[start:start + len(speech)] = speech
+    return Clip(at_peak(audio, rng), labels, (start, start + len(speech)))
+
+
 def speech_clip(rng: np.random.Generator, voices: tuple[str, ...], seconds: tuple[float, float], sample_rate: int,
                 word: str | None = None) -> Clip:
     """One word spoken by a random voice at a random rate/pitch, placed at a random offset in silence."""
     for _ in range(MAX_DRAWS):
         text = word if word is not None else str(rng.choice(WORDS))
-        voice = str(rng.choice(voices))
-        rate, pitch, spread = (int(rng.integers(lo, hi)) for lo, hi in ((120, 240), (25, 76), (20, 91)))
-        engine = espeak()
-        raw = engine.synth(text, voice, rate, pitch, spread, seed=int(rng.integers(2 ** 31)))
-        speech = resample(_trim(raw), engine.sample_rate, sample_rate)
-        if len(speech) and np.sqrt(power(speech)) > SILENT_RMS:
-            break
-    else:
-        raise RuntimeError(f"espeak-ng stayed silent after {MAX_DRAWS} draws (word={word})")
-    total = max(int(round(float(rng.uniform(*seconds)) * sample_rate)), len(speech) + sample_rate // 5)
-    start = int(rng.integers(0, total - len(speech) + 1))
-    audio = np.zeros(total, np.float32)
-    audio[start:start + len(speech)] = speech
-    labels = {"word": text, "voice": voice, "language": parse_voice(voice)[0],
-              "rate": rate, "voice_pitch": pitch, "pitch_range": spread}
-    return Clip(_at_peak(audio, rng), labels, (start, start + len(speech)))
+        speech, labels = speak(rng, text, str(rng.choice(voices)), sample_rate)
+        if audible(speech):
+            return in_silence(rng, speech, seconds, sample_rate, {"word": text, **labels})
+    raise RuntimeError(f"espeak-ng stayed silent after {MAX_DRAWS} draws (word={word})")
 
 
 def _trim(x: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
@@ -102,10 +118,10 @@ def with_background(clip: Clip, rng: np.random.Generator, snr_db: tuple[float, f
     target = float(rng.uniform(*snr_db))
     mixed = mix_over_span(clip.audio, noise, clip.span, target)
     labels = {**clip.labels, "background": kind, "snr_db": round(target, 3)}
-    return replace(clip, audio=_at_peak(mixed, rng), labels=labels)
+    return replace(clip, audio=at_peak(mixed, rng), labels=labels)
 
 
-def _at_peak(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def at_peak(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Scale to a random peak level in [-20, -3] dBFS (one gain: an SNR inside the clip is kept)."""
     peak = float(np.max(np.abs(audio)))
     target = 10.0 ** (float(rng.uniform(-20.0, -3.0)) / 20.0)

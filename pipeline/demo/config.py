@@ -6,6 +6,8 @@ from pathlib import PurePath
 
 from pipeline.config import check
 
+CORPUS_COUNTS = ("n_instrument", "n_speech", "n_noisy", "n_percussion", "n_events", "n_sentences", "n_scenes")
+
 
 @dataclass(frozen=True)
 class DemoConfig:
@@ -15,11 +17,14 @@ class DemoConfig:
     tasks_output: str = "cache/tasks"
     seed: int = 0
     scale: float = 1.0
-    n_instrument: int = 1500
-    n_speech: int = 1000
-    n_noisy: int = 500
-    n_task_instrument: int = 320
-    n_task_speech: int = 350
+    n_instrument: int = 900
+    n_speech: int = 400
+    n_noisy: int = 300
+    n_percussion: int = 500
+    n_events: int = 1000
+    n_sentences: int = 700
+    n_scenes: int = 800
+    n_task_clips: int = 320
     sample_rate: int = 32000
     clip_seconds: tuple[float, float] = (2.0, 4.0)
     snr_db: tuple[float, float] = (-5.0, 20.0)
@@ -34,9 +39,9 @@ class DemoConfig:
               f"must not be, contain or lie inside demo.output ({self.output}): each build replaces its folder")
         check(self.seed >= 0, "demo.seed", f"must be >= 0, got {self.seed}")
         check(0 < self.scale <= 100, "demo.scale", f"must be in (0, 100], got {self.scale}")
-        for name in ("n_instrument", "n_speech", "n_noisy", "n_task_instrument", "n_task_speech"):
+        for name in CORPUS_COUNTS + ("n_task_clips",):
             check(getattr(self, name) >= 0, f"demo.{name}", f"must be >= 0, got {getattr(self, name)}")
-        check(self.n_instrument + self.n_speech + self.n_noisy > 0, "demo", "the corpus needs at least one clip")
+        check(sum(getattr(self, name) for name in CORPUS_COUNTS) > 0, "demo", "the corpus needs at least one clip")
         check(8000 <= self.sample_rate <= 96000, "demo.sample_rate",
               f"must be in [8000, 96000], got {self.sample_rate}")
         lo, hi = self.clip_seconds

@@ -53,11 +53,20 @@ def _synth(sample_rate: int):
     return synth, sfid
 
 
-def render_notes(program: int, notes: list[Note], seconds: float, sample_rate: int) -> np.ndarray:
-    """Render `notes` on GM `program` into a mono float32 clip of `seconds` (tails cut at the end)."""
+def render_notes(program: int, notes: list[Note], seconds: float, sample_rate: int, drums: bool = False,
+                 tuning: float = 0.0) -> np.ndarray:
+    """Render `notes` on GM `program` (a drum kit preset if `drums`) into a mono float32 clip of `seconds`.
+
+    `tuning` shifts every note by that many semitones (drum kits have no other way to change pitch); release
+    tails are cut at the end.
+    """
     synth, sfid = _synth(sample_rate)
     _silence(synth, sfid)
-    synth.program_select(0, sfid, 0, program)
+    # General MIDI plays drum kits on channel 10 (index 9) from bank 128
+    channel, bank = (9, 128) if drums else (0, 0)
+    synth.program_select(channel, sfid, bank, program, drums)
+    if tuning:
+        synth.set_tuning(channel, tuning)
     total = int(round(seconds * sample_rate))
     # (frame, is_on, note): offs sort before ons at the same frame so a repeated key restarts cleanly
     events = sorted([(int(round(n.onset * sample_rate)), 1, n) for n in notes]
@@ -70,9 +79,9 @@ def render_notes(program: int, notes: list[Note], seconds: float, sample_rate: i
             chunks.append(_generate(synth, at - frame))
             frame = at
         if is_on:
-            synth.noteon(0, note.pitch, note.velocity)
+            synth.noteon(channel, note.pitch, note.velocity)
         else:
-            synth.noteoff(0, note.pitch)
+            synth.noteoff(channel, note.pitch)
     if total > frame:
         chunks.append(_generate(synth, total - frame))
     return remove_dc(np.concatenate(chunks), sample_rate) if chunks else np.zeros(0, np.float32)

@@ -1,23 +1,32 @@
 """A tiny demo build: byte-identical rebuilds, valid manifests, and tasks disjoint from the corpus."""
 import hashlib
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 
 from pipeline.config import ConfigError, parse
-from pipeline.demo.build import CORPUS_COLUMNS, TASK_COLUMNS, TASKS, build_demo_corpus, build_tasks
+from pipeline.demo.build import CORPUS_COLUMNS, TASK_COLUMNS, build_demo_corpus, build_tasks
 from pipeline.demo.config import DemoConfig
 from pipeline.demo.instruments import GM_FAMILIES, PITCH_CLASSES
+from pipeline.demo.jobs import SOURCE_COUNTS, STREAMS
+from pipeline.demo.phrases import LANGUAGES
+from pipeline.demo.tasks import TASKS
 from pipeline.demo.voices import parse_voice
+
+COUNTS = {"n_instrument": 6, "n_speech": 4, "n_noisy": 3, "n_percussion": 4, "n_events": 8, "n_sentences": 5,
+          "n_scenes": 6}
+SOURCES = {source: COUNTS[f"n_{count}"] for source, count in SOURCE_COUNTS.items()}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny(root: Path, **overrides) -> DemoConfig:
-    """A build of a few dozen clips."""
-    return replace(DemoConfig(output=str(root / "demo"), tasks_output=str(root / "tasks"), n_instrument=20,
-                              n_speech=12, n_noisy=6, n_task_instrument=24, n_task_speech=8, workers=2), **overrides)
+    """A build of a few dozen corpus clips and 3 clips per task class."""
+    return replace(DemoConfig(output=str(root / "demo"), tasks_output=str(root / "tasks"), n_task_clips=24,
+                              workers=2, **COUNTS), **overrides)
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -48,29 +57,39 @@ def test_rebuild_is_byte_identical_whatever_the_worker_count(built, tmp_path):
     build_tasks(other)
     assert digests(Path(cfg.output)) == digests(Path(other.output))
     assert digests(Path(cfg.tasks_output)) == digests(Path(other.tasks_output))
-    assert len(digests(Path(cfg.output))) == 20 + 12 + 6 + 1
+    assert len(digests(Path(cfg.output))) == sum(COUNTS.values()) + 1
 
 
 def test_corpus_manifest_columns_paths_and_labels(built):
     cfg, manifest_path, _ = built
     df = read(manifest_path)
     assert tuple(df.columns[:len(CORPUS_COLUMNS)]) == CORPUS_COLUMNS
-    assert df["source"].value_counts().to_dict() == {"instrument": 20, "speech": 12, "noisy_speech": 6}
+    assert df["source"].value_counts().to_dict() == SOURCES
     assert df["clip_id"].is_unique and set(df["split"]) <= {"train", "valid"}
+    assert (df["labels"] != "").all() and not df["labels"].str.contains(",").any()
     for path in df["path"]:
         assert not Path(path).is_absolute() and (manifest_path.parent / path).is_file()
     inst = df[df["source"] == "instrument"]
     assert set(inst["family"]) <= set(GM_FAMILIES) and (inst["word"] == "").all()
     assert all(PITCH_CLASSES[int(p) % 12] == c for p, c in zip(inst["pitch"], inst["pitch_class"]))
     assert all(GM_FAMILIES[int(p) // 8] == f for p, f in zip(inst["program"], inst["family"]))
-    speech = df[df["source"] != "instrument"]
-    assert (speech["family"] == "").all() and (speech["word"] != "").all()
-    assert all(parse_voice(v)[0] == lang for v, lang in zip(speech["voice"], speech["language"]))
+    spoken = df[df["voice"] != ""]
+    assert set(spoken["source"]) == {"speech", "noisy_speech", "sentences"} and (spoken["family"] == "").all()
+    assert all(parse_voice(v)[0] == lang for v, lang in zip(spoken["voice"], spoken["language"]))
+    sentences = df[df["source"] == "sentences"]
+    assert set(sentences["language"]) <= set(LANGUAGES) and (sentences["text"] != "").all()
+    events = df[df["source"] == "events"]
+    assert (events["event"] != "").all() and list(events["labels"]) == [f"event:{e}" for e in events["event"]]
+    assert list(sentences["labels"]) == [f"language:{lang}" for lang in sentences["language"]]
+    assert (df.loc[df["source"] == "percussion", "kit_piece"] != "").all()
+    assert (df.loc[df["source"] == "scenes", "parts"].str.count(r"\+") >= 1).all()
+    durations = df["seconds"].astype(float)
+    assert durations.between(*cfg.clip_seconds).all()
     info = sf.info(manifest_path.parent / df["path"].iat[0])
     assert info.samplerate == cfg.sample_rate and info.subtype == "PCM_16" and info.format == "FLAC"
 
 
-def test_tasks_are_balanced_and_disjoint_from_corpus(built):
+def test_tasks_are_balanced_grouped_and_disjoint_from_corpus(built):
     cfg, manifest_path, tasks = built
     corpus = read(manifest_path)
     corpus_variants = {parse_voice(v)[1] for v in corpus["voice"] if v}
@@ -82,15 +101,25 @@ def test_tasks_are_balanced_and_disjoint_from_corpus(built):
         assert set(df["clip_id"]).isdisjoint(corpus["clip_id"])
         assert all((path.parent / p).is_file() for p in df["path"])
         assert sample_hashes(path.parent, df).isdisjoint(corpus_audio)
-    assert set(read(tasks["instrument_family"])["label"]) == set(GM_FAMILIES)
-    assert read(tasks["pitch_class"])["label"].value_counts().to_dict() == {c: 2 for c in PITCH_CLASSES}
-    for task in ("spoken_word", "spoken_word_noise"):
-        groups = read(tasks[task])["group"]
-        assert {parse_voice(v)[1] for v in groups}.isdisjoint(corpus_variants)
-    clean, noisy = read(tasks["spoken_word"]), read(tasks["spoken_word_noise"])
-    assert list(clean["label"]) == list(noisy["label"]) and list(clean["group"]) == list(noisy["group"])
-    assert sample_hashes(tasks["spoken_word"].parent, clean).isdisjoint(sample_hashes(tasks["spoken_word_noise"].parent,
-                                                                                      noisy))
+        assert df["label"].value_counts().to_dict() == {c: 3 for c in TASKS[task].classes}
+    for task in ("language_id", "spoken_word_noise"):
+        assert set(read(tasks[task])["group"]).isdisjoint(corpus_variants)
+    for task in ("sound_event", "drum_piece", "instrument_family"):
+        df = read(tasks[task])
+        assert (df.groupby("group")["label"].nunique() == 1).all()  # a family belongs to one class
+        assert (df.groupby("label")["group"].nunique() == 3).all()
+
+
+def test_evaluate_reads_the_tasks_and_keeps_groups_out_of_train(built):
+    from pipeline.evaluate.splits import group_kfold
+    from pipeline.evaluate.tasks import demo_tasks, load_task
+
+    cfg, _, _ = built
+    for config in demo_tasks(cfg.tasks_output, n_folds=3):
+        task = load_task(config)
+        assert task.n_clips == 24 and task.grouped
+        for train, test in group_kfold(task, seed=0):
+            assert set(task.groups[train]).isdisjoint(task.groups[test])
 
 
 def test_prepare_ingests_the_manifest(built, tmp_path):
@@ -99,14 +128,16 @@ def test_prepare_ingests_the_manifest(built, tmp_path):
 
     _, manifest_path, _ = built
     result = prepare_corpus(PrepareConfig(input=str(manifest_path), output=str(tmp_path / "c"), workers=1))
-    assert result.n_rejected == 0 and result.corpus.n_clips == 38
+    assert result.n_rejected == 0 and result.corpus.n_clips == sum(COUNTS.values())
     manifest = Corpus(tmp_path / "c" / "corpus.h5").manifest()
     assert manifest["labels"].str.len().min() > 0
-    assert set(manifest["source"]) == {"instrument", "speech", "noisy_speech"}
+    assert set(manifest["source"]) == set(SOURCES)
+    assert set(manifest.loc[manifest["source"] == "sentences", "text"]) == set(read(manifest_path).query(
+        "source == 'sentences'")["text"])  # non-Latin scripts survive the corpus store
 
 
 def test_rebuild_replaces_stale_files_but_never_a_foreign_folder(tmp_path):
-    cfg = tiny(tmp_path, n_instrument=2, n_speech=1, n_noisy=0)
+    cfg = tiny(tmp_path, **{**{name: 0 for name in COUNTS}, "n_instrument": 2})
     build_demo_corpus(cfg)
     stale = Path(cfg.output) / "instrument" / "stale.flac"
     stale.write_bytes(b"x")
@@ -120,11 +151,23 @@ def test_rebuild_replaces_stale_files_but_never_a_foreign_folder(tmp_path):
     assert (foreign / "thesis.tex").read_text() == "precious"
 
 
+def test_config_defaults_are_params_yaml():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["demo"]
+    defaults = {f.name: getattr(DemoConfig(), f.name) for f in fields(DemoConfig)}
+    assert set(params) == set(defaults)
+    assert parse(DemoConfig, params, "demo") == DemoConfig()
+
+
 def test_config_validation():
     assert parse(DemoConfig, {"scale": 0.5, "clip_seconds": [2, 3]}, "demo").clip_seconds == (2.0, 3.0)
-    assert DemoConfig(scale=0.001).count("instrument") == 2 and DemoConfig(n_noisy=0).count("noisy") == 0
+    assert DemoConfig(scale=0.001).count("instrument") == 1 and DemoConfig(n_noisy=0).count("noisy") == 0
     for bad in ({"n_speeches": 3}, {"scale": 0}, {"clip_seconds": [4, 2]}, {"snr_db": [10, 0]},
                 {"heldout_voices": 0.9}, {"output": "x", "tasks_output": "x/tasks"}, {"seed": "one"},
-                {"n_instrument": 0, "n_speech": 0, "n_noisy": 0}):
+                {"n_events": -1}, {name: 0 for name in COUNTS}):
         with pytest.raises(ConfigError):
             parse(DemoConfig, bad, "demo")
+
+
+def test_seed_streams_are_distinct_and_never_bare():
+    assert len(set(STREAMS.values())) == len(STREAMS) and 7 not in STREAMS.values()  # 7: the voice split
+    assert set(SOURCE_COUNTS) | set(TASKS) | {"split"} <= set(STREAMS)

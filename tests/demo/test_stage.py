@@ -11,15 +11,16 @@ from stages.demo_corpus import main
 def test_demo_corpus_stage_tiny(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"demo": {"output": str(tmp_path / "demo"), "tasks_output": str(tmp_path / "t"),
-                                               "n_instrument": 4, "n_speech": 3, "n_noisy": 2,
-                                               "n_task_instrument": 16, "n_task_speech": 4}}))
+                                               "n_instrument": 2, "n_speech": 1, "n_noisy": 1,
+                                               "n_percussion": 1, "n_events": 2, "n_sentences": 1, "n_scenes": 1,
+                                               "n_task_clips": 16}}))
     result = CliRunner().invoke(main, ["--params", str(params), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "9 clips" in result.output
     manifest = pd.read_csv(tmp_path / "demo" / "manifest.csv")
     assert len(manifest) == 9 and (tmp_path / "demo" / manifest["path"].iat[0]).is_file()
     assert json.loads((tmp_path / "demo" / "metrics.json").read_text())["task_instrument_family"] == 16
-    assert json.loads((tmp_path / "t" / "tasks.json").read_text())["instrument_family"]["classes"] == 16
+    assert json.loads((tmp_path / "t" / "tasks.json").read_text())["instrument_family"]["classes"] == 8
 
     params.write_text(yaml.safe_dump({"demo": {"n_speeches": 3}}))
     bad = CliRunner().invoke(main, ["--params", str(params)])

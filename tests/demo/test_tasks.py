@@ -1,0 +1,54 @@
+"""Held-out task design: enough clips per class at scale 1, balanced families, task-only seeds."""
+from dataclasses import replace
+
+import pytest
+
+from pipeline.demo.config import DemoConfig
+from pipeline.demo.events import EVENTS
+from pipeline.demo.instruments import GM_FAMILIES
+from pipeline.demo.jobs import SOURCE_COUNTS, STREAMS, corpus_jobs
+from pipeline.demo.percussion import KIT_PIECES
+from pipeline.demo.phrases import LANGUAGES
+from pipeline.demo.speech import WORDS
+from pipeline.demo.tasks import FAMILIES_PER_CLASS, TASKS, class_counts, task_jobs
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_scale_one_has_at_least_30_clips_per_class(task):
+    counts = class_counts(DemoConfig(), task)
+    assert 5 <= len(counts) <= 10 and set(counts) == set(TASKS[task].classes)
+    assert min(counts.values()) >= 30 and max(counts.values()) - min(counts.values()) <= 1
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_each_class_spreads_over_its_families(task):
+    jobs = task_jobs(DemoConfig(), task)
+    for label in TASKS[task].classes:
+        families = [j.family for j in jobs if j.label == label]
+        assert set(families) == set(range(FAMILIES_PER_CLASS))
+        assert max(families.count(f) for f in set(families)) - min(families.count(f) for f in set(families)) <= 1
+
+
+def test_classes_exist_in_their_sources():
+    assert set(TASKS["sound_event"].classes) <= set(EVENTS)
+    assert set(TASKS["instrument_family"].classes) <= set(GM_FAMILIES)
+    assert set(TASKS["language_id"].classes) <= set(LANGUAGES)
+    assert set(TASKS["spoken_word_noise"].classes) <= set(WORDS)
+    assert set(TASKS["drum_piece"].classes) <= set(KIT_PIECES)
+    assert all(spec.source in SOURCE_COUNTS for spec in TASKS.values())
+
+
+def test_task_seeds_never_meet_corpus_seeds():
+    cfg = DemoConfig()
+    corpus = {j.seed for j in corpus_jobs(cfg)}
+    tasks = [j for t in TASKS for j in task_jobs(cfg, t)]
+    assert corpus.isdisjoint(j.seed for j in tasks) and len({j.seed for j in tasks}) == len(tasks)
+    styles = {j.style for j in tasks if j.style is not None}
+    assert styles and {s[1] for s in styles} <= {STREAMS["sound_event_family"], STREAMS["drum_piece_family"]}
+    assert all(j.heldout_voice == (j.source in ("sentences", "noisy_speech")) for j in tasks)
+
+
+def test_task_size_follows_scale():
+    assert len(task_jobs(replace(DemoConfig(), scale=0.5), "drum_piece")) == 160
+    assert [j.clip_id for j in task_jobs(DemoConfig(), "sound_event")][:2] == ["task_sound_event_00000",
+                                                                              "task_sound_event_00001"]
