@@ -41,6 +41,8 @@ def main(params_file: str, name: str | None, objective: str | None, epochs: int 
     params = read_params(params_file)
     set_threads(params)
     data = section(params, "train", objective=objective, epochs=epochs)
+    if data.get("objective") == "supervised":  # the baseline's own recipe, so a distillation study leaves it be
+        data.update(section(params, "supervised", epochs=epochs))
     name = name or data.pop("name", "demo")
     data.pop("name", None)
     teachers = data.pop("teachers", ["aisfx"])

@@ -20,6 +20,7 @@ TINY = {
     "cluster": {"k": 4, "sweep": [3], "batch_size": 32, "init_size": 40, "metric_sample": 60, "map_sample": 60},
     "train": {"epochs": 1, "epoch_size": 64, "batch_size": 16, "workers": 0, "val_max_rows": 16,
               "student_options": {"width": 0.1}},
+    "supervised": {"epochs": 1, "epoch_size": 64},
     "evaluate": {"n_folds": 2, "probe": {"seeds": [0], "c_grid": [1.0]}},
     "export": {"calibration_clips": 8},
 }

@@ -1,0 +1,118 @@
+"""The distillation study: `dvc exp run` variants of the demo, one table row per run.
+
+    python -m benchmarks.study run NAME [-S key=value ...] [--target evaluate]
+    python -m benchmarks.study table [--out docs/study.md]
+
+`run` restores params.yaml from git, runs `dvc exp run -f -n study-NAME -S ... evaluate` in the workspace (so
+stages whose inputs did not change are skipped: the corpus and teacher store are built once for every row that
+shares them), times it, and appends one row to docs/study.csv: the command, wall time, the student's validation
+cosine and effective rank, and the probe averages of the distilled student, its untrained twin, the teacher and
+log-mel statistics from that run's cache/eval/results.csv. `table` renders docs/study.csv as markdown.
+
+The CI of an average over T tasks is sqrt(sum of the per-task CI half widths squared) / T: tasks are scored on
+disjoint clips, so their errors are treated as independent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CSV = ROOT / "docs" / "study.csv"
+KINDS = {"student": "student", "untrained": "untrained", "teacher": "teacher", "baseline": "logmel"}
+
+
+def average_ci(row: pd.Series, tasks: list[str]) -> tuple[float, float]:
+    """(mean over tasks, CI half width of that mean) of one results.csv row, as fractions."""
+    means = [float(row[t]) for t in tasks]
+    half = math.sqrt(sum(float(row[f"{t}_ci"]) ** 2 for t in tasks)) / len(tasks)
+    return sum(means) / len(means), half
+
+
+def eval_summary(results: Path) -> dict:
+    """Average and CI per kind (student, untrained, teacher, logmel) from one evaluate run."""
+    df = pd.read_csv(results)
+    tasks = [c for c in df.columns if f"{c}_ci" in df.columns]
+    out = {}
+    for kind, label in KINDS.items():
+        rows = df[df["kind"] == kind]
+        if len(rows):
+            out[label], out[f"{label}_ci"] = average_ci(rows.iloc[0], tasks)
+            if "rank" in rows:
+                out[f"{label}_rank"] = float(rows.iloc[0]["rank"])
+    return out
+
+
+def student_summary(params: dict) -> dict:
+    """The trained student's validation figures and size (cache/students/<train.name>/metrics.json)."""
+    path = ROOT / "cache" / "students" / params["train"]["name"] / "metrics.json"
+    m = json.loads(path.read_text())
+    return {k: m.get(k) for k in ("val_cosine", "val_rank", "val_rank_untrained", "params", "samples_per_s")}
+
+
+def run(name: str, sets: list[str], target: str) -> dict:
+    """One study row: reset params.yaml, run the experiment, collect its figures."""
+    subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=ROOT, check=True)
+    cmd = ["dvc", "exp", "run", "-f", "-n", f"study-{name}"] + [a for s in sets for a in ("-S", s)] + [target]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    wall = time.perf_counter() - start
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    row = {"name": name, "command": shlex.join(["dvc", "exp", "run"] + [a for s in sets for a in ("-S", s)]),
+           "wall_min": round(wall / 60, 1), **student_summary(params),
+           **eval_summary(ROOT / "cache" / "eval" / "results.csv")}
+    CSV.parent.mkdir(exist_ok=True)
+    table = pd.concat([pd.read_csv(CSV), pd.DataFrame([row])]) if CSV.exists() else pd.DataFrame([row])
+    table.to_csv(CSV, index=False)
+    return row
+
+
+def pct(mean: float, ci: float) -> str:
+    """'12.3 ± 1.4' from fractions; '-' when missing."""
+    return "-" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * ci:.1f}"
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """The study as a markdown table (scores in %, mean ± 95% CI over the built-in tasks)."""
+    head = ("| run | command | student | untrained | teacher | log-mel | retention % | student rank | "
+            "teacher rank | val cosine | wall (min) |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in df.itertuples():
+        retention = 100 * r.student / r.teacher if r.teacher else float("nan")
+        lines.append(f"| {r.name} | `{r.command}` | {pct(r.student, r.student_ci)} | "
+                     f"{pct(r.untrained, r.untrained_ci)} | {pct(r.teacher, r.teacher_ci)} | "
+                     f"{pct(r.logmel, r.logmel_ci)} | {retention:.1f} | {r.student_rank:.1f} | {r.teacher_rank:.1f} | "
+                     f"{r.val_cosine:.3f} | {r.wall_min} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """`run` one variant or print the `table`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    one = sub.add_parser("run")
+    one.add_argument("name")
+    one.add_argument("-S", "--set-param", dest="sets", action="append", default=[])
+    one.add_argument("--target", default="evaluate", help="the stage the experiment runs up to")
+    tab = sub.add_parser("table")
+    tab.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if args.verb == "run":
+        print(json.dumps(run(args.name, args.sets, args.target), indent=2))
+    else:
+        text = markdown_table(pd.read_csv(CSV))
+        if args.out:
+            Path(args.out).write_text(text)
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
