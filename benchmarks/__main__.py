@@ -107,7 +107,8 @@ def bench_train(args: argparse.Namespace, ws: Workspace) -> list[Figure]:
     from stages.train import frontend_config
 
     params = read_params(ROOT / "params.yaml")
-    data = section(params, "train", sampler="uniform", workers=args.workers, epochs=1)
+    data = section(params, "train", sampler="uniform", workers=args.workers, epochs=1, cache_logmels=False,
+                   channels_last=False)  # today's loop; train.measure builds the bank + channels-last one
     data["epoch_size"] = (args.steps + args.warmup) * int(data.get("batch_size", 32))
     for key in ("name", "teachers"):  # the stage's own keys, not TrainConfig fields
         data.pop(key, None)
@@ -121,7 +122,8 @@ def bench_train(args: argparse.Namespace, ws: Workspace) -> list[Figure]:
             f"HDF5 {rate['loader']:.1f}, memory {rate['memory']:.1f}, log-mel bank {rate['bank']:.1f}, "
             f"online {rate['online']:.1f} samples/s")
     return [Figure("4. train step from HDF5 / in-memory step", rate["loader"] / rate["memory"], ">=", 0.9, note=note),
-            Figure("4. train step from the log-mel bank / from HDF5", rate["bank"] / rate["loader"], ">=", 2, "x"),
+            Figure("4. train step, log-mel bank + channels-last / HDF5 loader", rate["bank"] / rate["loader"], ">=", 2,
+                   "x"),
             Figure("4. cached vs online teacher, speed-up", rate["loader"] / rate["online"], ">", 1, "x")]
 
 

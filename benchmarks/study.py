@@ -1,6 +1,6 @@
 """The distillation study: `dvc exp run` variants of the demo, one table row per run.
 
-    python -m benchmarks.study run NAME [-S key=value ...] [--target evaluate]
+    python -m benchmarks.study run NAME [-S key=value ...] [--target evaluate] [--engine exp|repro]
     python -m benchmarks.study table [--out docs/study.md]
 
 `run` restores params.yaml from git, runs `dvc exp run -f -n study-NAME -S ... evaluate` in the workspace (so
@@ -8,6 +8,10 @@ stages whose inputs did not change are skipped: the corpus and teacher store are
 shares them), times it, and appends one row to docs/study.csv: the command, wall time, the student's validation
 cosine and effective rank, and the probe averages of the distilled student, its untrained twin, the teacher and
 log-mel statistics from that run's cache/eval/results.csv. `table` renders docs/study.csv as markdown.
+
+`--engine repro` writes the same values into params.yaml and runs `dvc repro` instead: the same stages with the same
+inputs, for a second clone that runs rows beside the first (two `dvc exp run` at once in worktrees of one repository
+share DVC's experiment refs and mix up their parameters).
 
 The CI of an average over T tasks is sqrt(sum of the per-task CI half widths squared) / T: tasks are scored on
 disjoint clips, so their errors are treated as independent.
@@ -58,15 +62,40 @@ def student_summary(params: dict) -> dict:
     return {k: m.get(k) for k in ("val_cosine", "val_rank", "val_rank_untrained", "params", "samples_per_s")}
 
 
-def run(name: str, sets: list[str], target: str) -> dict:
+def set_params(path: Path, sets: list[str]) -> None:
+    """Apply `key.sub=value` (YAML values) to a params file, keeping its comments and layout."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    doc = rt.load(path.read_text())
+    for item in sets:
+        key, value = item.split("=", 1)
+        *parents, last = key.split(".")
+        node = doc
+        for part in parents:
+            node = node[part]
+        if last not in node:
+            raise KeyError(f"{key}: not in {path.name}")
+        node[last] = yaml.safe_load(value)
+    with path.open("w") as f:
+        rt.dump(doc, f)
+
+
+def run(name: str, sets: list[str], target: str, engine: str = "exp") -> dict:
     """One study row: reset params.yaml, run the experiment, collect its figures."""
     subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=ROOT, check=True)
-    cmd = ["dvc", "exp", "run", "-f", "-n", f"study-{name}"] + [a for s in sets for a in ("-S", s)] + [target]
+    if engine == "exp":
+        cmd = ["dvc", "exp", "run", "-f", "-n", f"study-{name}"] + [a for s in sets for a in ("-S", s)] + [target]
+    else:
+        set_params(ROOT / "params.yaml", sets)
+        cmd = ["dvc", "repro", target]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
     wall = time.perf_counter() - start
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    row = {"name": name, "command": shlex.join(["dvc", "exp", "run"] + [a for s in sets for a in ("-S", s)]),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    row = {"name": name, "commit": commit, "command": shlex.join(["dvc", "exp", "run"] + [a for s in sets for a in ("-S", s)]),
            "wall_min": round(wall / 60, 1), **student_summary(params),
            **eval_summary(ROOT / "cache" / "eval" / "results.csv")}
     CSV.parent.mkdir(exist_ok=True)
@@ -102,11 +131,12 @@ def main() -> None:
     one.add_argument("name")
     one.add_argument("-S", "--set-param", dest="sets", action="append", default=[])
     one.add_argument("--target", default="evaluate", help="the stage the experiment runs up to")
+    one.add_argument("--engine", choices=["exp", "repro"], default="exp", help="dvc exp run, or params + dvc repro")
     tab = sub.add_parser("table")
     tab.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.verb == "run":
-        print(json.dumps(run(args.name, args.sets, args.target), indent=2))
+        print(json.dumps(run(args.name, args.sets, args.target, args.engine), indent=2))
     else:
         text = markdown_table(pd.read_csv(CSV))
         if args.out:
