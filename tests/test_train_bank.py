@@ -68,3 +68,15 @@ def test_over_budget_is_refused(world):
     cfg = tiny_config(target="window", cache_logmels=True, memory_budget_gb=1e-6)
     with pytest.raises(ValueError, match="memory_budget_gb"):
         logmel_bank(cfg, _data(world, cfg), LogMel(frontend_config()))
+
+
+def test_channels_last_student_trains_like_the_contiguous_one(world, tmp_path):
+    torch.set_num_threads(1)
+    common = dict(target="window", epochs=2, epoch_size=64, mixup_alpha=0.0, time_masks=0, freq_masks=0,
+                  cache_logmels=True)
+    plain = fit(tiny_config(**common), _data(world, tiny_config(**common)), frontend_config(), tmp_path / "a")
+    fast_cfg = tiny_config(channels_last=True, **common)
+    fast = fit(fast_cfg, _data(world, fast_cfg), frontend_config(), tmp_path / "b")
+    assert fast["val_cosine"] == pytest.approx(plain["val_cosine"], abs=0.02)
+    payload = torch.load(tmp_path / "b" / "student.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in payload["student"].values() if v.is_floating_point())
