@@ -336,8 +336,9 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
         if hasattr(data.targets, "denormalise"):  # the same prediction, scored in the teacher's own space
             raw = data.targets.raw.get(target_rows).to(rt.device)
             raw_cos.append(nn.functional.cosine_similarity(data.targets.denormalise(out), raw, dim=1).cpu())
+    emb = np.concatenate(embeddings)  # (rows, embed_dim): the backbone's own embedding, where collapse shows
     result = {"val_cosine": float(torch.cat(cos).mean()), "val_loss": sum(loss) / len(rows),
-              "val_rank": effective_rank(np.concatenate(embeddings)), "val_top_share": top_share(np.concatenate(embeddings))}
+              "val_rank": effective_rank(emb), "val_top_share": top_share(emb)}
     if raw_cos:
         result["val_cosine_raw"] = float(torch.cat(raw_cos).mean())
     return result
