@@ -119,7 +119,7 @@ def markdown_table(df: pd.DataFrame) -> str:
         lines.append(f"| {r.name} | `{r.command}` | {pct(r.student, r.student_ci)} | "
                      f"{pct(r.untrained, r.untrained_ci)} | {pct(r.teacher, r.teacher_ci)} | "
                      f"{pct(r.logmel, r.logmel_ci)} | {retention:.1f} | {r.student_rank:.1f} | {r.teacher_rank:.1f} | "
-                     f"{r.val_cosine:.3f} | {r.wall_min} |")
+                     f"{r.val_cosine:.3f} | {'-' if pd.isna(r.wall_min) else r.wall_min} |")
     return "\n".join(lines) + "\n"
 
 
