@@ -29,7 +29,7 @@ from pipeline import distributed
 from pipeline.audio.decode import resample
 from pipeline.config import parse
 from pipeline.corpus import Corpus
-from pipeline.train import (PlanDataset, Runtime, TrainConfig, TrainData, epoch_plan, logmel_bank, plan_loader,
+from pipeline.train import (PlanDataset, Runtime, TrainConfig, TrainData, epoch_plan, plan_batches, plan_loader,
                             setup_runtime, train_step)
 from stages.params import read_params, section, set_threads
 from stages.train import frontend_config, load_data
@@ -87,11 +87,9 @@ def online_batches(cfg: TrainConfig, dataset: PlanDataset, teacher, device: torc
 
 
 def bank_batches(cfg: TrainConfig, rt: Runtime, data: TrainData, plan: dict) -> Iterator[Batch]:
-    """The loop's feed with `train.cache_logmels`: log-mels gathered from the bank (built once, not timed)."""
-    bank = rt.bank or logmel_bank(cfg, data, rt.frontend)
-    keys = plan["targets"] if data.window_clip is not None else plan["rows"]
-    for lo in range(0, len(keys) - cfg.batch_size + 1, cfg.batch_size):
-        yield bank.get(keys[lo:lo + cfg.batch_size]), data.targets.get(plan["targets"][lo:lo + cfg.batch_size])
+    """The loop's own feed with `train.cache_logmels` (the bank is built with the runtime, not timed)."""
+    for x, idx in plan_batches(cfg, rt, data, plan):
+        yield x, data.targets.get(plan["targets"][idx])
 
 
 def measure(cfg: TrainConfig, rt: Runtime, data: TrainData, teacher, steps: int, warmup: int) -> dict[str, float]:

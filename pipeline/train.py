@@ -28,8 +28,8 @@ from pipeline import distributed
 from pipeline.audio.augment import mixup, spec_augment
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.config import check, to_dict
-from pipeline.evaluate.rank import effective_rank, top_share
 from pipeline.corpus import Corpus
+from pipeline.evaluate.rank import effective_rank, top_share
 from pipeline.losses.registry import build_loss, loss_options
 from pipeline.sampling import epoch_draws, rank_slice, window_rows
 from pipeline.students.head import HeadOptions, ProjectionHead
@@ -285,11 +285,10 @@ def plan_loader(cfg: TrainConfig, dataset: Dataset, device: torch.device) -> Dat
 def plan_batches(cfg: TrainConfig, rt: Runtime, data: TrainData, plan: dict):
     """(log-mels (batch, mels, frames) on the device, plan indices) per step: from the bank, or read and
     transformed batch by batch."""
-    if rt.bank is not None:
-        keys = plan["targets"] if data.window_clip is not None else plan["rows"]
-        for lo in range(0, len(keys) - cfg.batch_size + 1, cfg.batch_size):  # drop_last, as the loader
+    if rt.bank is not None:  # keyed by target row (clip targets: the clip row)
+        for lo in range(0, len(plan["targets"]) - cfg.batch_size + 1, cfg.batch_size):  # drop_last, as the loader
             idx = np.arange(lo, lo + cfg.batch_size)
-            yield rt.bank.get(keys[idx]).to(rt.device), idx
+            yield rt.bank.get(plan["targets"][idx]).to(rt.device), idx
         return
     loader = plan_loader(cfg, PlanDataset(data.corpus, plan["rows"], plan["starts"], data.window), rt.device)
     for waves, idx in loader:
@@ -348,7 +347,7 @@ def _val_logmels(rt: Runtime, data: TrainData, rows: np.ndarray, starts: np.ndar
                  target_rows: np.ndarray) -> torch.Tensor:
     """(batch, mels, frames) log-mels of validation examples, from the bank when it holds them."""
     if rt.bank is not None:
-        return rt.bank.get(target_rows if data.window_clip is not None else rows).to(rt.device)
+        return rt.bank.get(target_rows).to(rt.device)
     waves = torch.stack([torch.from_numpy(data.corpus.segment(int(r), int(s), data.window))
                          for r, s in zip(rows, starts)])  # (batch, samples)
     return rt.frontend(waves.to(rt.device))
@@ -431,7 +430,7 @@ def setup_runtime(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig,
 
 
 def bank_examples(data: TrainData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, clip rows, starts) of every fixed example training or validation may draw."""
+    """(keys = target rows, clip rows, starts) of every fixed example training or validation may draw."""
     clips = np.union1d(np.flatnonzero(data.weights > 0), data.val_rows)
     if data.window_clip is None:
         return clips, clips, np.zeros(len(clips), dtype=np.int64)

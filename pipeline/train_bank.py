@@ -14,7 +14,7 @@ from pipeline.corpus import Corpus
 
 
 class LogMelBank:
-    """Example key -> (n_mels, frames) log-mel; keys are target rows (window targets) or clip rows."""
+    """Example key -> (n_mels, frames) log-mel; keys are target rows (window rows, or clip rows for clip targets)."""
 
     def __init__(self, keys: np.ndarray, table: torch.Tensor):
         self.slot = {int(k): i for i, k in enumerate(keys)}
@@ -27,10 +27,6 @@ class LogMelBank:
         except KeyError as exc:
             raise KeyError(f"log-mel bank: example {exc.args[0]} was not computed") from None
         return self.table[torch.as_tensor(idx, dtype=torch.long)].float()
-
-    @property
-    def nbytes(self) -> int:
-        return self.table.numel() * self.table.element_size()
 
 
 def bank_bytes(n_examples: int, frontend: LogMel, window: int) -> int:
