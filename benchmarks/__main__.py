@@ -101,8 +101,9 @@ def bench_train(args: argparse.Namespace, ws: Workspace) -> list[Figure]:
     from pipeline import distributed
     from pipeline.config import parse
     from pipeline.teachers.registry import build_teacher
-    from pipeline.train import TrainConfig, setup_runtime
-    from pipeline.train_data import distill_data
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.data import distill_data
+    from pipeline.train.runtime import setup_runtime
     from stages.params import read_params, section
     from stages.train import frontend_config
 

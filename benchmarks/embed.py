@@ -25,11 +25,8 @@ from pipeline import distributed
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, WindowDataset, extract, shard_batches
 from pipeline.store import EmbeddingStore
-from pipeline.targets import load_targets
 from pipeline.teachers.registry import build_teacher
-
-
-
+from pipeline.train.targets import load_targets
 
 
 def limited_corpus(path: str, limit: int | None, folder: Path) -> Corpus:

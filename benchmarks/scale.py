@@ -244,8 +244,11 @@ def train_rate(steps: int) -> dict:
     """Samples per CPU second of `train_step` (MobileNetV3 width 1.0, batch 32, 10 s clips, cosine to 768-d)."""
     from pipeline import distributed
     from pipeline.students.macs import count_macs, count_params
-    from pipeline.targets import RamTargets
-    from pipeline.train import TrainConfig, TrainData, setup_runtime, train_step
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.data import TrainData
+    from pipeline.train.loop import train_step
+    from pipeline.train.runtime import setup_runtime
+    from pipeline.train.targets import RamTargets
 
     cfg = TrainConfig(student="mobilenetv3", student_options={"width": 1.0}, batch_size=32, device="cpu")
     targets = RamTargets(np.random.default_rng(0).standard_normal((32, 768)), np.ones(32, dtype=bool))

@@ -29,8 +29,10 @@ from pipeline import distributed
 from pipeline.audio.decode import resample
 from pipeline.config import parse
 from pipeline.corpus import Corpus
-from pipeline.train import (PlanDataset, Runtime, TrainConfig, TrainData, epoch_plan, plan_batches, plan_loader,
-                            setup_runtime, train_step)
+from pipeline.train.config import TrainConfig
+from pipeline.train.data import PlanDataset, TrainData, epoch_plan, plan_loader
+from pipeline.train.loop import plan_batches, train_step
+from pipeline.train.runtime import Runtime, setup_runtime
 from stages.params import read_params, section, set_threads
 from stages.train import frontend_config, load_data
 

@@ -21,7 +21,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import h5py
 import numpy as np
@@ -292,8 +292,3 @@ def read_manifest(path: str | Path, expected_rows: int | None = None) -> pd.Data
         raise CorpusError(f"manifest {path} has {len(df)} rows but the corpus has {expected_rows}")
     return df
 
-
-def iter_rows(corpus: Corpus, rows: Iterable[int]):
-    """Yield (row, waveform) for the given rows."""
-    for row in rows:
-        yield int(row), corpus.clip(int(row))

@@ -1,6 +1,7 @@
 """Rank/world discovery (torchrun or SLURM) and a few collective helpers that work with world size 1."""
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -72,3 +73,10 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on a GPU when asked; a no-op context on the CPU (bf16 matmuls there are slow, not faster)."""
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

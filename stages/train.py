@@ -8,8 +8,9 @@ from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current
-from pipeline.train import TrainConfig, fit
-from pipeline.train_data import distill_data, supervised_data
+from pipeline.train.config import TrainConfig
+from pipeline.train.data import distill_data, supervised_data
+from pipeline.train.loop import fit
 from stages.params import params_option, read_params, section, set_threads, write_json
 
 

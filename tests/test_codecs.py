@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from pipeline.audio.codecs import CODEC_NAMES, CodecError, from_int16, get_codec, to_int16
 from pipeline.config import ConfigError
 from pipeline.corpus import Corpus, CorpusError, CorpusWriter, encode_clip
-from pipeline.dataset import ClipDataset
 from pipeline.prepare import PrepareConfig, prepare_corpus
+from pipeline.train.data import PlanDataset
 from stages.prepare import main as prepare_stage
 
 # Measured with these test signals (libsndfile 1.2.2, default levels): whole-clip SNR 29.9-35.6 dB,
@@ -161,9 +161,12 @@ def test_clip_dataset_decodes_in_two_workers(tmp_path):
     clips = [harmonic(4000 + 37 * i, 16000, i) for i in range(8)]
     corpus = _write(tmp_path / "opus.h5", clips, "opus")
     direct = [corpus.clip(r) for r in range(len(corpus))]
-    seen = []
-    for wave, row in DataLoader(ClipDataset(corpus), batch_size=None, num_workers=2):
+    seen, rows = [], np.arange(len(corpus))
+    window = int(corpus.lengths.max())
+    for wave, row in DataLoader(PlanDataset(corpus, rows, np.zeros_like(rows), window), batch_size=None,
+                                num_workers=2):
         seen.append(int(row))
+        wave = wave[: int(corpus.lengths[row])]  # the segment is zero-padded to the longest clip
         np.testing.assert_array_equal(wave.numpy(), direct[row])
         assert snr_db(from_int16(to_int16(clips[row])), wave.numpy()) > SNR_FLOOR_DB
     assert seen == list(range(8))

@@ -13,7 +13,7 @@ from pipeline.evaluate.suite import EvaluateConfig
 from pipeline.export import ExportConfig
 from pipeline.prepare import PrepareConfig
 from pipeline.teachers.registry import teacher_options
-from pipeline.train import TrainConfig
+from pipeline.train.config import TrainConfig
 from stages.embed import embed_config
 from stages.params import read_params, section
 from stages.train import frontend_config

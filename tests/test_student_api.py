@@ -4,15 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from student_setup import WINDOW, fresh_student, trained_student
 
 from pipeline.audio.decode import resample
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.config import ConfigError
 from pipeline.inference.checkpoint import read_checkpoint, save_student
-from pipeline.inference.model import StudentModel, load_student, to_teacher_space
-from pipeline.students.head import HeadOptions, ProjectionHead
+from pipeline.inference.model import StudentModel, load_student
+from pipeline.students.head import HeadOptions, ProjectionHead, to_teacher_space
 from pipeline.students.registry import build_student
-from student_setup import WINDOW, fresh_student, trained_student
 
 
 @pytest.fixture(scope="module")

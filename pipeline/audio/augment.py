@@ -5,28 +5,8 @@ randomness comes from an explicit `torch.Generator`, so a seeded run is reproduc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-
-from pipeline.config import check
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Augmentation strengths; zero switches an augmentation off."""
-
-    mixup_alpha: float = 0.0
-    time_masks: int = 0
-    time_width: int = 0
-    freq_masks: int = 0
-    freq_width: int = 0
-
-    def __post_init__(self):
-        check(self.mixup_alpha >= 0, "mixup_alpha", "must be >= 0 (0 switches mixup off)")
-        for name in ("time_masks", "time_width", "freq_masks", "freq_width"):
-            check(getattr(self, name) >= 0, name, "must be >= 0")
 
 
 def _band_mask(batch: int, size: int, width: int, generator: torch.Generator | None,

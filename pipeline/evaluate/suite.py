@@ -17,7 +17,8 @@ from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.report import ModelRow
 from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
 from pipeline.inference.checkpoint import read_checkpoint
-from pipeline.inference.model import StudentModel, to_teacher_space
+from pipeline.inference.model import StudentModel
+from pipeline.students.head import to_teacher_space
 from pipeline.students.macs import count_params
 from pipeline.students.registry import build_student
 

@@ -13,16 +13,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import check, parse, to_dict
-
-if TYPE_CHECKING:  # the store (zarr, fsspec) is needed only by callers that have one
-    from pipeline.store import EmbeddingStore
 
 
 @dataclass(frozen=True)
@@ -87,28 +84,30 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                       raw.get("target_mean"), raw.get("target_std"), raw.get("target_norm"))
 
 
-def check_student_matches(checkpoint: Checkpoint, store: "EmbeddingStore") -> None:
-    """Raise ValueError unless the student was distilled from this store (its head predicts these targets)."""
-    meta = checkpoint.config.meta
-    if store.fingerprint in (meta.get("store_fingerprints") or []):
-        return
-    teacher = store.attrs.get("teacher_fingerprint")
-    same_teacher = teacher in (meta.get("teacher_fingerprints") or [])
-    raise ValueError(f"student ({checkpoint.config.objective}, teachers {meta.get('teachers')}, teacher fingerprints "
-                     f"{meta.get('teacher_fingerprints')}, stores {meta.get('store_fingerprints')}) was not distilled "
-                     f"from store {store.fingerprint} ({store.attrs.get('teacher')}, teacher fingerprint {teacher}): "
-                     + ("same teacher, other corpus or window settings" if same_teacher else "another teacher"))
-
-
-def save_student(path: str | Path, student: nn.Module, head: nn.Module, config: Mapping[str, Any] | CheckpointConfig,
-                 metrics: Mapping[str, Any] | None = None, history: list | None = None) -> Path:
-    """Write `student.pt` atomically (temp file then rename); `config` is validated before anything is written."""
-    cfg = config if isinstance(config, CheckpointConfig) else CheckpointConfig.from_dict(config)
-    payload = {"student": student.state_dict(), "head": head.state_dict(), "config": json.dumps(cfg.to_dict()),
-               "metrics": json.dumps(dict(metrics or {})), "history": json.dumps(list(history or []))}
+def save_atomic(obj: dict, path: str | Path) -> Path:
+    """torch.save to a temp name, then rename: a crash or a full disk never leaves a half-written file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def save_student(path: str | Path, student: nn.Module, head: nn.Module, config: Mapping[str, Any] | CheckpointConfig,
+                 metrics: Mapping[str, Any] | None = None, history: list | None = None,
+                 target_norm: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write `student.pt` atomically; `config` is validated before anything is written.
+
+    `target_norm` ({target_mean, target_std, target_norm}) is how training normalised the targets, so that
+    projections can be mapped back into the teacher's space.
+    """
+    cfg = config if isinstance(config, CheckpointConfig) else CheckpointConfig.from_dict(config)
+    payload = {"student": student.state_dict(), "head": head.state_dict(), "config": json.dumps(cfg.to_dict()),
+               "metrics": json.dumps(dict(metrics or {})), "history": json.dumps(list(history or []))}
+    payload.update({k: v.detach().clone() for k, v in (target_norm or {}).items()})
+    return save_atomic(payload, path)

@@ -21,7 +21,7 @@ from pipeline.inference.checkpoint import Checkpoint, CheckpointConfig, read_che
 from pipeline.inference.classifier import StudentClassifier
 from pipeline.inference.modes import evaluating
 from pipeline.inference.segments import split_segments, to_rate
-from pipeline.students.head import HeadOptions, ProjectionHead
+from pipeline.students.head import HeadOptions, ProjectionHead, to_teacher_space
 from pipeline.students.macs import count_params
 from pipeline.students.registry import build_student
 
@@ -51,13 +51,6 @@ def like(reference: Wave, out: torch.Tensor) -> Wave:
     if isinstance(reference, torch.Tensor):
         return out.to(reference.device)
     return out.cpu().numpy()
-
-
-def to_teacher_space(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
-    """Undo training's target normalisation: rescale to the typical target norm (when set), then std and mean."""
-    if float(norm) > 0:
-        y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-12) * norm
-    return y * std + mean
 
 
 class StudentModel(nn.Module):
@@ -186,7 +179,8 @@ class StudentModel(nn.Module):
 
     def save(self, path: str | Path, metrics: dict | None = None) -> Path:
         """Write this model (possibly fine-tuned) in the `student.pt` format."""
-        return save_student(path, self.encoder.backbone, self.head, self.config, metrics)
+        norm = {"target_mean": self.target_mean, "target_std": self.target_std, "target_norm": self.target_norm}
+        return save_student(path, self.encoder.backbone, self.head, self.config, metrics, target_norm=norm)
 
 
 def load_student(path: str | Path) -> StudentModel:

@@ -40,3 +40,14 @@ class ProjectionHead(nn.Module):
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(..., in_dim) -> (..., out_dim)."""
         return self.mlp(embeddings)
+
+
+def to_teacher_space(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, norm: torch.Tensor | float) -> torch.Tensor:
+    """Undo training's target normalisation on head outputs `y` (..., out_dim).
+
+    A cosine-type loss leaves the prediction's norm free, so a positive `norm` (the typical norm of a normalised
+    training target) is restored first; then the per-dimension std and mean.
+    """
+    if float(norm) > 0:
+        y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-12) * norm
+    return y * std + mean

@@ -89,7 +89,7 @@ def read_init(path: str | Path) -> tuple[str, dict[str, torch.Tensor], tuple[str
     data = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a state dict, got {type(data).__name__}")
-    if _is_state(data.get("student")):  # student.pt (pipeline.train.finish): the head is a separate entry
+    if _is_state(data.get("student")):  # student.pt (pipeline.train.loop.finish): the head is a separate entry
         head = tuple(sorted(f"head.{k}" for k in _tensors(data.get("head") or {})))
         return "student", _tensors(data["student"]), head
     model = data.get("model")

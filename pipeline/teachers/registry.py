@@ -1,7 +1,7 @@
 """Teacher names -> (options dataclass, loader). The embed stage builds teachers only through here."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from pipeline.config import ConfigError, parse
@@ -46,17 +46,3 @@ def build_teacher(name: str, options: Mapping[str, Any] | None = None, where: st
     parsed = teacher_options(name, options, where)
     return TEACHERS[name].load(parsed)
 
-
-@dataclass(frozen=True)
-class TeacherSpec:
-    """A teacher choice from params: validated when made, loaded when `build` is called."""
-
-    name: str = "aisfx"
-    options: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        teacher_options(self.name, self.options)
-
-    def build(self) -> Teacher:
-        """Load the teacher this spec names."""
-        return build_teacher(self.name, self.options)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.audio.augment import AugmentConfig, mixup, spec_augment
-from pipeline.config import ConfigError, parse
+from pipeline.audio.augment import mixup, spec_augment
 
 
 def gen(seed: int) -> torch.Generator:
@@ -90,9 +89,3 @@ def test_mixup_lambda_distribution():
     lam = mixup(torch.zeros(4000, 1), torch.zeros(4000, 1), alpha=1.0, generator=gen(8))[2]
     # alpha=1: Beta(1,1) is uniform, folded to max(u, 1-u) with mean 0.75
     assert float(lam.mean()) == pytest.approx(0.75, abs=0.01)
-
-
-def test_augment_config_validation():
-    assert parse(AugmentConfig, {"mixup_alpha": 0.3, "time_masks": 2}, "augment").time_masks == 2
-    with pytest.raises(ConfigError):
-        parse(AugmentConfig, {"mixup_alpha": -1.0}, "augment")

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from train_setup import BandTeacher, frontend_config, make_corpus, make_store, tiny_config
 
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.corpus import Corpus
 from pipeline.inference.checkpoint import save_student
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.registry import build_student
-from pipeline.train import fit
-from pipeline.train_data import distill_data
-from train_setup import BandTeacher, frontend_config, make_corpus, make_store, tiny_config
+from pipeline.train.data import distill_data
+from pipeline.train.loop import fit
 
 WINDOW = 8000  # 0.5 s at 16 kHz
 

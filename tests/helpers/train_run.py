@@ -18,8 +18,9 @@ from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import parse
 from pipeline.corpus import Corpus
 from pipeline.store import open_current
-from pipeline.train import TrainConfig, epoch_plan, fit
-from pipeline.train_data import distill_data
+from pipeline.train.config import TrainConfig
+from pipeline.train.data import distill_data, epoch_plan
+from pipeline.train.loop import fit
 
 
 def main(spec_path: str) -> None:

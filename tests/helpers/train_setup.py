@@ -15,7 +15,7 @@ from pipeline.corpus import Corpus
 from pipeline.embed import EmbedConfig, extract
 from pipeline.prepare import PrepareConfig, prepare_corpus
 from pipeline.store import EmbeddingStore, open_current, write_pointer
-from pipeline.train import TrainConfig
+from pipeline.train.config import TrainConfig
 
 CLASSES = ("low_tone", "high_tone", "low_noise", "high_noise")
 

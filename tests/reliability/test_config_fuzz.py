@@ -17,7 +17,7 @@ from pipeline.demo.config import DemoConfig
 from pipeline.evaluate.suite import EvaluateConfig
 from pipeline.export import ExportConfig
 from pipeline.prepare import PrepareConfig
-from pipeline.train import TrainConfig
+from pipeline.train.config import TrainConfig
 from stages.embed import embed_config
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())

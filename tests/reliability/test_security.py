@@ -18,7 +18,7 @@ from pipeline.inference.checkpoint import read_checkpoint
 from pipeline.prepare import PrepareConfig, prepare_corpus
 from pipeline.students.pretrained import load_init
 from pipeline.teachers.torchscript import ScriptedOptions, load_scripted
-from pipeline.train import try_resume
+from pipeline.train.checkpoint import try_resume
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning"),

@@ -12,7 +12,8 @@ from pipeline.config import ConfigError
 from pipeline.students import build_student
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.pretrained import Mismatch, file_sha256, init_student, load_init
-from pipeline.train import Distiller, TrainConfig, build_models
+from pipeline.train.config import TrainConfig
+from pipeline.train.model import Distiller, build_models
 
 OPTS = {"width": 0.1}
 

@@ -11,6 +11,8 @@ import torch
 
 from pipeline.audio.logmel import LogMel
 from pipeline.corpus import Corpus
+from pipeline.train.config import TrainConfig
+from pipeline.train.data import TrainData
 
 
 class LogMelBank:
@@ -45,3 +47,25 @@ def build_bank(corpus: Corpus, keys: np.ndarray, rows: np.ndarray, starts: np.nd
                           for r, s in zip(rows[lo:lo + batch], starts[lo:lo + batch])])  # (batch, samples)
         parts.append(frontend(torch.from_numpy(waves)).to(torch.float16))
     return LogMelBank(np.asarray(keys), torch.cat(parts) if parts else torch.zeros(0, frontend.cfg.n_mels, 0))
+
+
+def bank_examples(data: TrainData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys = target rows, clip rows, starts) of every fixed example training or validation may draw."""
+    clips = np.union1d(np.flatnonzero(data.weights > 0), data.val_rows)
+    if data.window_clip is None:
+        return clips, clips, np.zeros(len(clips), dtype=np.int64)
+    keys = np.flatnonzero(np.isin(data.window_clip, clips) & data.targets.valid)
+    return keys, data.window_clip[keys], data.window_start[keys]
+
+
+def logmel_bank(cfg: TrainConfig, data: TrainData, frontend: LogMel) -> LogMelBank:
+    """The log-mel bank of this run's examples; refuses random crops and banks over the memory budget."""
+    keys, rows, starts = bank_examples(data)
+    if data.window_clip is None and (data.corpus.lengths[rows] > data.window).any():
+        raise ValueError("train.cache_logmels: clips longer than audio.window_seconds are cropped at random with "
+                         "train.target=clip, so their log-mels are not fixed; use train.target=window")
+    need = bank_bytes(len(keys), frontend, data.window)
+    if need > cfg.memory_budget_gb * (1 << 30):
+        raise ValueError(f"train.cache_logmels: {len(keys)} examples need {need / (1 << 30):.2f} GB, over "
+                         f"train.memory_budget_gb={cfg.memory_budget_gb}")
+    return build_bank(data.corpus, keys, rows, starts, data.window, frontend)

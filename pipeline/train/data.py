@@ -1,17 +1,37 @@
-"""Assemble what the training loop reads: corpus, targets, sampling weights and validation rows."""
+"""What the training loop reads: corpus, targets, sampling weights, validation rows, and each epoch's plan."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
 
+from pipeline import distributed
 from pipeline.corpus import Corpus
-from pipeline.sampling import uniform_weights
 from pipeline.store import EmbeddingStore
 from pipeline.students.pretrained import file_sha256
-from pipeline.targets import NormalisedTargets, load_targets, target_stats
-from pipeline.train import LabelTargets, TrainConfig, TrainData, validation_rows
+from pipeline.train.config import TrainConfig
+from pipeline.train.sampling import block_order, epoch_draws, rank_slice, uniform_weights, window_rows
+from pipeline.train.targets import LabelTargets, NormalisedTargets, Targets, load_targets, target_stats
+
+
+@dataclass
+class TrainData:
+    """Everything the loop reads, aligned by corpus row (targets may be window-level)."""
+
+    corpus: Corpus
+    window: int                       # samples per training example at the corpus rate
+    targets: Targets                  # .get(rows) -> (batch, out_dim); rows are window rows for window targets
+    weights: np.ndarray               # (n_clips,) sampling weights, 0 on validation and invalid rows
+    val_rows: np.ndarray              # corpus rows held out for validation
+    window_clip: np.ndarray | None = None   # (n_windows,) for window-level targets
+    window_start: np.ndarray | None = None  # (n_windows,) start sample of each window
+    meta: dict = field(default_factory=dict)  # fingerprints recorded in the checkpoint
+
 
 # (index path, store fingerprint) -> (weights (n_clips,), clusters (n_clips,)); refuses a foreign index
 IndexLoader = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
@@ -83,3 +103,47 @@ def supervised_data(cfg: TrainConfig, corpus: Corpus, window: int) -> TrainData:
     weights[val] = 0.0
     meta = {"corpus_fingerprint": corpus.fingerprint, "label_column": cfg.label_column, **init_meta(cfg)}
     return TrainData(corpus, window, targets, weights, val[targets.valid[val]], meta=meta)
+
+
+def validation_rows(manifest, fraction: float) -> np.ndarray:
+    """Rows marked split=valid/val/validation; otherwise a stable hash-based `fraction` of clip ids."""
+    split = manifest["split"].astype(str).str.lower() if "split" in manifest else None
+    if split is not None and split.isin(["valid", "val", "validation"]).any():
+        return np.flatnonzero(split.isin(["valid", "val", "validation"]).to_numpy())
+    h = np.array([int(hashlib.md5(c.encode()).hexdigest()[:8], 16) for c in manifest["clip_id"]])
+    return np.flatnonzero(h % 10_000 < fraction * 10_000)
+
+
+class PlanDataset(Dataset):
+    """Item i -> (segment of `window` samples at (rows[i], starts[i]), i); reads run in DataLoader workers."""
+
+    def __init__(self, corpus: Corpus, rows: np.ndarray, starts: np.ndarray, window: int):
+        self.corpus, self.rows, self.starts, self.window = corpus, rows, starts, window
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        return torch.from_numpy(self.corpus.segment(int(self.rows[i]), int(self.starts[i]), self.window)), i
+
+
+def epoch_plan(cfg: TrainConfig, data: TrainData, epoch: int, info: distributed.DistInfo) -> dict:
+    """This rank's examples for one epoch: corpus rows, crop starts and target rows."""
+    draws = rank_slice(epoch_draws(data.weights, cfg.epoch_size, cfg.seed, epoch), info.rank, info.world)
+    rng = np.random.default_rng([cfg.seed, epoch, 2])
+    if data.window_clip is not None:
+        usable = np.flatnonzero(data.targets.valid)  # windows with a finite teacher output
+        target_rows = usable[window_rows(draws, data.window_clip[usable], cfg.seed, epoch)]
+        target_rows = block_order(target_rows, data.targets.chunk_rows, cfg.block_chunks, rng)
+        return {"rows": data.window_clip[target_rows], "starts": data.window_start[target_rows],
+                "targets": target_rows}
+    draws = block_order(draws, data.targets.chunk_rows, cfg.block_chunks, rng)
+    spare = np.maximum(data.corpus.lengths[draws] - data.window, 0)
+    starts = (rng.random(len(draws)) * (spare + 1)).astype(np.int64)  # random crop of long clips
+    return {"rows": draws, "starts": starts, "targets": draws}
+
+
+def plan_loader(cfg: TrainConfig, dataset: Dataset, device: torch.device) -> DataLoader:
+    """Batches of a plan in order (the plan is already shuffled), read ahead by `cfg.workers` processes."""
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=cfg.workers,
+                      pin_memory=device.type == "cuda", prefetch_factor=4 if cfg.workers else None)

@@ -1,4 +1,4 @@
-"""Epoch plans: which rows to train on, drawn with replacement from the balanced (or uniform) weights."""
+"""Epoch draws: which rows to train on, drawn with replacement from the balanced (or uniform) weights."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,3 +33,20 @@ def window_rows(clip_rows: np.ndarray, window_clip: np.ndarray, seed: int, epoch
         raise ValueError(f"clip rows {np.unique(clip_rows[count == 0])[:5].tolist()} have no usable window")
     rng = np.random.default_rng([seed, epoch, 1])
     return first + (rng.random(len(clip_rows)) * count).astype(np.int64)
+
+
+def block_order(draws: np.ndarray, chunk_rows: int, block_chunks: int, rng: np.random.Generator) -> np.ndarray:
+    """Reorder an epoch's draws so each block of `block_chunks` chunks is visited once, shuffled within.
+
+    The multiset of draws (hence the sampling distribution) is unchanged; only the order is.
+    """
+    if chunk_rows <= 0:
+        return draws
+    chunks = draws // chunk_rows
+    order = rng.permutation(np.unique(chunks))
+    blocks = [order[i: i + block_chunks] for i in range(0, len(order), block_chunks)]
+    out = []
+    for block in blocks:
+        picked = draws[np.isin(chunks, block)]
+        out.append(picked[rng.permutation(len(picked))])
+    return np.concatenate(out) if out else draws

@@ -8,9 +8,9 @@ import zarr
 from toy_teacher import ToyTeacher
 from train_setup import BandTeacher, make_corpus, make_store
 
-from pipeline.sampling import epoch_draws
 from pipeline.store import StoreError
-from pipeline.targets import ChunkTargets, RamTargets, block_order, load_targets
+from pipeline.train.sampling import block_order, epoch_draws
+from pipeline.train.targets import ChunkTargets, RamTargets, load_targets
 
 
 @pytest.fixture(scope="module")

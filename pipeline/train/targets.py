@@ -1,13 +1,29 @@
-"""Teacher targets for training, read from one or more embedding stores without one zarr call per row."""
+"""Teacher targets for training (read from embedding stores without one zarr call per row), and label targets.
+
+Every kind answers the `Targets` protocol, so the loop never asks which kind it holds.
+"""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
 
 from pipeline.store import EmbeddingStore, StoreError
+from pipeline.students.head import to_teacher_space
+
+
+class Targets(Protocol):
+    """Row-aligned training targets: `get(rows) -> (batch, dim)` float32, plus which rows are usable."""
+
+    valid: np.ndarray  # (rows,) bool: a finite target (teacher output, or at least one label)
+    chunk_rows: int    # storage chunk length (0: random access is free); epoch plans are ordered by chunk
+
+    @property
+    def dim(self) -> int: ...
+
+    def get(self, rows: np.ndarray) -> torch.Tensor: ...
 
 
 class RamTargets:
@@ -34,7 +50,7 @@ class NormalisedTargets:
     loss reward predicting that direction; centring makes the loss about what differs between clips.
     """
 
-    def __init__(self, raw, mean: np.ndarray, std: np.ndarray, norm: float):
+    def __init__(self, raw: Targets, mean: np.ndarray, std: np.ndarray, norm: float):
         self.raw, self.valid, self.chunk_rows = raw, raw.valid, raw.chunk_rows
         self.mean = torch.as_tensor(mean, dtype=torch.float32)  # (dim,)
         self.std = torch.as_tensor(std, dtype=torch.float32)    # (dim,)
@@ -48,15 +64,35 @@ class NormalisedTargets:
         return (self.raw.get(rows) - self.mean) / self.std
 
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Map a prediction in normalised space back to the teacher's space.
-
-        A cosine loss leaves the prediction's norm free, so it is set to the typical norm of a normalised target.
-        """
-        unit = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return unit * self.norm * self.std.to(x.device) + self.mean.to(x.device)
+        """Map a prediction in normalised space back to the teacher's space (see `to_teacher_space`)."""
+        return to_teacher_space(x, self.mean.to(x.device), self.std.to(x.device), self.norm)
 
 
-def target_stats(targets, rows: np.ndarray, mode: str, floor: float = 0.1) -> tuple[np.ndarray, np.ndarray, float]:
+class LabelTargets:
+    """Multi-hot label targets for the supervised baseline (labels split on ';' or ',')."""
+
+    def __init__(self, labels: list[str]):
+        tokens = [[t.strip() for t in str(s).replace(",", ";").split(";") if t.strip()] for s in labels]
+        self.classes = sorted({t for ts in tokens for t in ts})
+        if not self.classes:
+            raise ValueError("supervised objective: the label column is empty for every row")
+        pos = {c: i for i, c in enumerate(self.classes)}
+        table = np.zeros((len(labels), len(self.classes)), dtype=np.float32)
+        for i, ts in enumerate(tokens):
+            table[i, [pos[t] for t in ts]] = 1.0
+        self.table = torch.from_numpy(table)
+        self.valid = table.sum(axis=1) > 0
+        self.chunk_rows = 0
+
+    @property
+    def dim(self) -> int:
+        return len(self.classes)
+
+    def get(self, rows: np.ndarray) -> torch.Tensor:
+        return self.table[torch.as_tensor(rows, dtype=torch.long)]
+
+
+def target_stats(targets: Targets, rows: np.ndarray, mode: str, floor: float = 0.1) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-dimension mean and scale of `rows` for `mode` center (scale 1) or standardize, and the median norm
     of the normalised rows.
 
@@ -124,20 +160,3 @@ def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_b
         return ChunkTargets(stores, level, valid, cache_chunks)
     parts = [s.read(level).astype(np.float32) for s in stores]
     return RamTargets(_normalise_concat(parts) if len(parts) > 1 else parts[0], valid)
-
-
-def block_order(draws: np.ndarray, chunk_rows: int, block_chunks: int, rng: np.random.Generator) -> np.ndarray:
-    """Reorder an epoch's draws so each block of `block_chunks` chunks is visited once, shuffled within.
-
-    The multiset of draws (hence the sampling distribution) is unchanged; only the order is.
-    """
-    if chunk_rows <= 0:
-        return draws
-    chunks = draws // chunk_rows
-    order = rng.permutation(np.unique(chunks))
-    blocks = [order[i: i + block_chunks] for i in range(0, len(order), block_chunks)]
-    out = []
-    for block in blocks:
-        picked = draws[np.isin(chunks, block)]
-        out.append(picked[rng.permutation(len(picked))])
-    return np.concatenate(out) if out else draws

@@ -16,16 +16,18 @@ import torch
 from train_setup import BandTeacher, frontend_config, make_corpus, make_store, tiny_config
 
 from pipeline.audio.logmel import LogMel
-from pipeline.distributed import DistInfo
 from pipeline.config import ConfigError, to_dict
-from pipeline.sampling import epoch_draws
+from pipeline.distributed import DistInfo
 from pipeline.store import open_current
-from pipeline.targets import ChunkTargets
-from pipeline.train import (TrainConfig, build_models, build_objective, epoch_plan, fit, lr_at, make_optimizer,
-                            mean_target_cosine)
-from pipeline.train_data import distill_data, supervised_data
+from pipeline.train.config import TrainConfig
+from pipeline.train.data import distill_data, epoch_plan, supervised_data
+from pipeline.train.loop import fit, lr_at
+from pipeline.train.model import build_models, build_objective, make_optimizer
+from pipeline.train.sampling import epoch_draws
+from pipeline.train.targets import ChunkTargets
+from pipeline.train.validate import mean_target_cosine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "tests" / "helpers" / "train_run.py"
 WINDOW = 8000  # 0.5 s at 16 kHz
 

@@ -9,8 +9,9 @@ from train_setup import BandTeacher, frontend_config, make_corpus, make_store, t
 from pipeline.audio.logmel import LogMel
 from pipeline.distributed import DistInfo
 from pipeline.store import open_current
-from pipeline.train import epoch_plan, fit, logmel_bank
-from pipeline.train_data import distill_data
+from pipeline.train.bank import logmel_bank
+from pipeline.train.data import distill_data, epoch_plan
+from pipeline.train.loop import fit
 
 WINDOW = 8000  # 0.5 s at 16 kHz: the store's window
 

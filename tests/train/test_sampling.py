@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from pipeline.sampling import epoch_draws, rank_slice, uniform_weights, window_rows
-from pipeline.targets import block_order
+from pipeline.train.sampling import block_order, epoch_draws, rank_slice, uniform_weights, window_rows
 
 WEIGHTS = np.array([0.0, 1.0, 2.0, 3.0, 0.5, 0.0, 4.0, 1.5])
 

@@ -1,20 +1,23 @@
 """What the training loop reads: targets, sampling weights (balanced or uniform) and validation rows."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+from torch.utils.data import DataLoader
 from toy_teacher import ToyTeacher
 from train_setup import CLASSES, BandTeacher, make_corpus, make_store, tiny_config
 
 from pipeline.cluster.config import ClusterError
 from pipeline.cluster.index import load_index, write_index
-from pipeline.sampling import epoch_draws
-from pipeline.store import StoreError
-from pipeline.targets import RamTargets
 from pipeline.distributed import DistInfo
-from pipeline.train import _val_items, epoch_plan, validation_rows
-from pipeline.train_data import distill_data, supervised_data
+from pipeline.store import StoreError
+from pipeline.train.data import PlanDataset, distill_data, epoch_plan, supervised_data, validation_rows
+from pipeline.train.sampling import epoch_draws
+from pipeline.train.targets import RamTargets
+from pipeline.train.validate import _val_items
 
 WINDOW = 8000
 
@@ -141,8 +144,8 @@ def test_init_meta_hashes_the_start_checkpoint(tmp_path):
 
     import pytest
 
-    from pipeline.train import TrainConfig
-    from pipeline.train_data import init_meta
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.data import init_meta
 
     assert init_meta(TrainConfig()) == {}
     path = tmp_path / "start.pt"
@@ -150,3 +153,27 @@ def test_init_meta_hashes_the_start_checkpoint(tmp_path):
     assert init_meta(TrainConfig(init=str(path))) == {"init_sha256": hashlib.sha256(b"weights").hexdigest()}
     with pytest.raises(ValueError, match="train.init"):
         init_meta(TrainConfig(init=str(tmp_path / "missing.pt")))
+
+
+class _WhereRead(PlanDataset):
+    """Also reports which process read the item and whether the corpus handle it used was opened there."""
+
+    def __getitem__(self, i: int):
+        wave, idx = super().__getitem__(i)
+        return wave, idx, os.getpid(), self.corpus._pid == os.getpid()
+
+
+def test_plan_dataset_two_workers_read_through_their_own_handle(tiny_corpus):
+    n = len(tiny_corpus)
+    rows, starts = np.arange(n), np.zeros(n, dtype=np.int64)
+    window = int(tiny_corpus.lengths.max())
+    direct = [tiny_corpus.segment(r, 0, window) for r in rows]  # opens a handle in this process first
+    pids, seen = set(), []
+    for wave, idx, pid, own_handle in DataLoader(_WhereRead(tiny_corpus, rows, starts, window), batch_size=None,
+                                                 num_workers=2):
+        assert own_handle
+        pids.add(pid)
+        seen.append(int(idx))
+        np.testing.assert_array_equal(wave.numpy(), direct[idx])
+    assert seen == list(range(n))
+    assert len(pids) == 2 and os.getpid() not in pids

@@ -1,0 +1,76 @@
+"""`TrainConfig`: the `train` params section as a frozen, validated dataclass (defaults equal params.yaml's)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipeline.config import check, to_dict
+from pipeline.losses.registry import loss_options
+from pipeline.students.registry import student_options
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of the `train` stage (params section `train`)."""
+
+    objective: Literal["distill", "supervised"] = "distill"
+    student: str = "mobilenetv3"
+    student_options: dict = field(default_factory=dict)
+    init: str | None = None  # backbone checkpoint the student starts from (student.pt, checkpoint.pt, EfficientAT)
+    head_hidden: tuple[int, ...] = (512,)
+    loss: str = "cosine"
+    loss_options: dict = field(default_factory=dict)
+    target: Literal["clip", "window"] = "clip"
+    target_norm: Literal["none", "center", "standardize"] = "center"
+    sampler: Literal["balanced", "uniform"] = "balanced"
+    label_column: str = "labels"
+    epochs: int = 10
+    epoch_size: int = 2048
+    batch_size: int = 32
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    final_lr_scale: float = 0.05
+    grad_clip: float = 5.0
+    mixup_alpha: float = 0.3
+    time_masks: int = 2
+    time_width: int = 20
+    freq_masks: int = 2
+    freq_width: int = 16
+    val_fraction: float = 0.1
+    val_max_rows: int = 512
+    seed: int = 0
+    workers: int = 1
+    device: str = "auto"
+    bf16: bool = True
+    compile: bool = False
+    memory_budget_gb: float = 2.0
+    block_chunks: int = 8
+    cache_logmels: bool = False  # compute each fixed example's log-mel once (needs fixed windows; see pipeline.train.bank)
+    channels_last: bool = False  # channels-last convolutions (1.7x faster steps on a CPU core, measured)
+
+    def __post_init__(self):
+        student_options(self.student, self.student_options, "train.student_options")
+        loss_options(self.loss, self.loss_options, "train.loss_options")
+        for name in ("epochs", "epoch_size", "batch_size"):
+            check(getattr(self, name) >= 1, f"train.{name}", f"must be >= 1, got {getattr(self, name)}")
+        check(self.epoch_size >= self.batch_size, "train.epoch_size",
+              f"must be >= batch_size ({self.batch_size}), or an epoch has no step")
+        check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
+        check(0 <= self.final_lr_scale <= 1, "train.final_lr_scale", "must be in [0, 1]")
+        check(0 <= self.val_fraction < 1, "train.val_fraction", "must be in [0, 1)")
+        check(self.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
+        check(self.grad_clip >= 0, "train.grad_clip", "must be >= 0 (0 = off)")
+        check(self.mixup_alpha >= 0, "train.mixup_alpha", "must be >= 0 (0 = off)")
+        check(self.workers >= 0, "train.workers", "must be >= 0")
+        check(self.block_chunks >= 1, "train.block_chunks", f"must be >= 1, got {self.block_chunks}")
+        check(self.memory_budget_gb >= 0, "train.memory_budget_gb", "must be >= 0")
+        check(self.init is None or bool(self.init.strip()), "train.init", "must be a checkpoint path or null")
+
+    def fingerprint(self, extra: dict) -> str:
+        """Hash of everything that changes the training run (resume only continues an identical run)."""
+        blob = json.dumps({"cfg": to_dict(self), "extra": extra}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
