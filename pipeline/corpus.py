@@ -32,6 +32,7 @@ from pipeline.audio.codecs import INT16_SCALE, CodecError, from_int16, get_codec
 
 FORMAT_VERSION = 2
 SAMPLE_FORMATS = ("int16", "float16")
+CORPUS_FILE = "corpus.h5"  # the HDF5 file inside a prepared corpus folder (`prepare` writes it)
 
 
 class CorpusError(Exception):
@@ -180,7 +181,7 @@ class Corpus:
     """Read access to a corpus; the HDF5 handle is opened lazily in each process (DataLoader-safe)."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
+        self.path = str(corpus_file(path))
         if not Path(self.path).exists():
             raise CorpusError(f"corpus file {self.path} does not exist; run `ssondo prepare` first")
         try:
@@ -275,6 +276,12 @@ class Corpus:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def corpus_file(path: str | Path) -> Path:
+    """The corpus HDF5 file of `path`: a prepared corpus folder (its `corpus.h5`) or the file itself."""
+    path = Path(path)
+    return path / CORPUS_FILE if path.is_dir() else path
 
 
 def manifest_path(corpus_path: str | Path) -> Path:

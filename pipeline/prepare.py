@@ -15,7 +15,7 @@ from tqdm import tqdm
 from pipeline.audio.codecs import CODEC_NAMES, CodecError
 from pipeline.audio.decode import DecodeError, decode
 from pipeline.config import check
-from pipeline.corpus import CorpusInfo, CorpusWriter, encode_clip, manifest_path
+from pipeline.corpus import CORPUS_FILE, CorpusInfo, CorpusWriter, encode_clip, manifest_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf")
 # a decoded clip: float32 samples (pcm16), or (encoded bytes, samples) for compressed codecs
@@ -28,8 +28,8 @@ AUDIOSET_COLUMNS = ("ytid", "start_seconds", "end_seconds", "positive_labels")
 class PrepareConfig:
     """Settings of the `prepare` stage (params section `prepare` plus `audio.sample_rate`)."""
 
-    input: str = "cache/demo/manifest.csv"
-    output: str = "cache/corpus"
+    input: str                        # folder to scan, or a manifest / AudioSet CSV
+    output: str                       # corpus folder: corpus.h5, manifest.parquet, rejected.csv
     sample_rate: int = 32000
     sample_format: Literal["int16", "float16"] = "int16"
     min_seconds: float = 0.1
@@ -209,7 +209,7 @@ def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
     """Decode every input into `<output>/corpus.h5` + `manifest.parquet` + `rejected.csv`."""
     table, rejected = load_inputs(cfg)
     out = Path(cfg.output)
-    corpus_file, report = out / "corpus.h5", out / "rejected.csv"
+    corpus_file, report = out / CORPUS_FILE, out / "rejected.csv"
     # a failed run must not leave an older corpus behind for later stages to take as current
     for stale in (corpus_file, manifest_path(corpus_file), report):
         stale.unlink(missing_ok=True)

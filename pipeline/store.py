@@ -277,6 +277,11 @@ def clip_means(store: EmbeddingStore, block_rows: int = 1 << 16) -> tuple[np.nda
 POINTER = "store.json"
 
 
+def teacher_dir(root: str, teacher: str) -> str:
+    """The folder (or URL) of `teacher`'s stores under a store root: `<root>/<teacher>`."""
+    return f"{root.rstrip('/')}/{teacher}"
+
+
 def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
     """Record in `<out_dir>/store.json` which store (relative to out_dir) is the current one."""
     fs, root = fsspec.core.url_to_fs(out_dir)

@@ -7,7 +7,7 @@ from pipeline.cluster.build import build_index, save_outputs, summary
 from pipeline.cluster.config import ClusterConfig, ClusterError
 from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
-from pipeline.store import StoreError, open_current
+from pipeline.store import StoreError, open_current, teacher_dir
 from stages.params import params_option, read_params, section, set_threads
 
 
@@ -15,8 +15,10 @@ from stages.params import params_option, read_params, section, set_threads
 @params_option
 @click.option("--k", type=int, default=None, help="Number of clusters (overrides cluster.k).")
 @click.option("--teacher", default=None, help="Which teacher's store to cluster (overrides cluster.teacher).")
-@click.option("--out", default=None, help="Output folder (default: cache/clusters/<teacher>-k<k>).")
-def main(params_file: str, k: int | None, teacher: str | None, out: str | None) -> None:
+@click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
+@click.option("--stores", required=True, help="Store root (folder or fsspec URL) holding <stores>/<teacher>/.")
+@click.option("--out", required=True, help="Output folder of the index.")
+def main(params_file: str, k: int | None, teacher: str | None, corpus: str, stores: str, out: str) -> None:
     """Cluster the clip embeddings of one teacher's store and write row-aligned sampling weights."""
     params = read_params(params_file)
     set_threads(params)
@@ -24,12 +26,11 @@ def main(params_file: str, k: int | None, teacher: str | None, out: str | None) 
         cfg = parse(ClusterConfig, section(params, "cluster", k=k, teacher=teacher), "cluster")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    out = out or f"cache/clusters/{cfg.teacher}-k{cfg.k}"
     try:
-        corpus = Corpus(f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
-        manifest = corpus.manifest()
-        store = open_current(f"cache/embeddings/{cfg.teacher}", corpus.fingerprint)
-        result = build_index(store, manifest, cfg, corpus.fingerprint)
+        source = Corpus(corpus)
+        manifest = source.manifest()
+        store = open_current(teacher_dir(stores, cfg.teacher), source.fingerprint)
+        result = build_index(store, manifest, cfg, source.fingerprint)
     except (CorpusError, StoreError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from exc
     save_outputs(result, manifest, out)

@@ -8,31 +8,32 @@ import click
 import pandas as pd
 
 from pipeline.config import ConfigError, parse
-from pipeline.demo.build import build_demo_corpus, build_tasks
+from pipeline.demo.build import build_demo_corpus, build_tasks, separate_folders
 from pipeline.demo.config import DemoConfig
 from stages.params import params_option, read_params, section, write_json
 
 
 @click.command("demo-corpus")
 @params_option
-@click.option("--output", default=None, help="Corpus folder (overrides demo.output).")
-@click.option("--tasks-output", default=None, help="Evaluation tasks folder (overrides demo.tasks_output).")
+@click.option("--output", required=True, help="Corpus folder (FLAC + manifest.csv).")
+@click.option("--tasks-output", required=True, help="Held-out evaluation tasks folder.")
 @click.option("--scale", type=float, default=None, help="Multiplier of every clip count (overrides demo.scale).")
 @click.option("--workers", type=int, default=None, help="Render processes (0 = all cores).")
-def main(params_file: str, output: str | None, tasks_output: str | None, scale: float | None,
+def main(params_file: str, output: str, tasks_output: str, scale: float | None,
          workers: int | None) -> None:
     """Render the offline demo corpus (instruments, drum kits, sound events, multilingual speech, scenes) into
     FLAC + manifest.csv, plus the held-out tasks."""
     params = read_params(params_file)
-    data = section(params, "demo", output=output, tasks_output=tasks_output, scale=scale, workers=workers)
+    data = section(params, "demo", scale=scale, workers=workers)
     try:
         cfg = parse(DemoConfig, data, "demo")
-    except ConfigError as exc:
+        separate_folders(output, tasks_output)
+    except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     start = time.perf_counter()
     try:
-        manifest_path = build_demo_corpus(cfg)
-        tasks = build_tasks(cfg)
+        manifest_path = build_demo_corpus(cfg, output)
+        tasks = build_tasks(cfg, tasks_output)
     except (FileExistsError, FileNotFoundError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
@@ -40,8 +41,8 @@ def main(params_file: str, output: str | None, tasks_output: str | None, scale: 
     click.echo(f"demo-corpus: {len(manifest)} clips ({manifest['source'].value_counts().to_dict()}), {hours:.2f} h "
                f"-> {manifest_path}")
     sizes = {task: len(pd.read_csv(path)) for task, path in tasks.items()}
-    click.echo(f"demo-corpus: tasks {sizes} -> {cfg.tasks_output} ({time.perf_counter() - start:.1f} s)")
-    write_json(Path(cfg.output) / "metrics.json", {"clips": len(manifest), "hours": hours,
+    click.echo(f"demo-corpus: tasks {sizes} -> {tasks_output} ({time.perf_counter() - start:.1f} s)")
+    write_json(Path(output) / "metrics.json", {"clips": len(manifest), "hours": hours,
                                                    **{f"task_{t}": n for t, n in sizes.items()}})
 
 

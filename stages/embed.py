@@ -8,7 +8,7 @@ from pipeline.config import ConfigError, check, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.embed import EmbedConfig, extract
 from pipeline.locks import LockHeld
-from pipeline.store import EmbeddingStore, StoreError, write_pointer
+from pipeline.store import EmbeddingStore, StoreError, teacher_dir, write_pointer
 from pipeline.teachers.registry import build_teacher, teacher_options
 from stages.params import params_option, read_params, set_threads, write_json
 
@@ -46,17 +46,12 @@ def checked_teachers(teachers: object, options: object) -> tuple[list, dict]:
     return teachers, options
 
 
-def default_corpus(params: dict) -> str:
-    """The corpus the `prepare` stage writes: `<prepare.output>/corpus.h5`."""
-    return f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5"
-
-
 @click.command("embed")
 @params_option
 @click.option("--teacher", default=None, help="Teacher name from embed.teachers (default: the first).")
-@click.option("--corpus", default=None, help="Corpus HDF5 (default: <prepare.output>/corpus.h5).")
-@click.option("--out", default=None, help="Output folder or fsspec URL (default: cache/embeddings/<teacher>).")
-def main(params_file: str, teacher: str | None, corpus: str | None, out: str | None) -> None:
+@click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
+@click.option("--stores", required=True, help="Store root (folder or fsspec URL); writes <stores>/<teacher>/.")
+def main(params_file: str, teacher: str | None, corpus: str, stores: str) -> None:
     """Run one teacher over every window of the corpus into a sharded Zarr store (resumable, DDP-aware)."""
     params = read_params(params_file)
     set_threads(params)
@@ -67,10 +62,10 @@ def main(params_file: str, teacher: str | None, corpus: str | None, out: str | N
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        corpus = Corpus(corpus or default_corpus(params))
+        corpus = Corpus(corpus)
     except CorpusError as exc:
         raise click.ClickException(str(exc)) from exc
-    out = out or f"cache/embeddings/{teacher}"
+    out = teacher_dir(stores, teacher)
     info = distributed.discover()
     distributed.init(info, distributed.pick_device(cfg.device))
     try:

@@ -13,8 +13,7 @@ from pipeline.inference.writers import check_output, sidecar, write_embeddings
 
 @click.command("embed-audio")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--student", default="cache/students/demo", show_default=True,
-              help="Student folder (with student.pt) or a student.pt file.")
+@click.option("--student", required=True, help="Student folder (with student.pt) or a student.pt file.")
 @click.option("--out", required=True, help="Output file: .parquet, .npy or .zarr (by extension).")
 @click.option("--segments", is_flag=True, help="One row per segment (window) instead of one per file.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Segments per forward pass.")

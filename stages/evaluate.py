@@ -5,15 +5,18 @@ import click
 
 from pipeline.config import ConfigError, parse
 from pipeline.evaluate.report import write_report
-from pipeline.evaluate.suite import EvaluateConfig, run_suite
+from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, run_suite
 from pipeline.evaluate.tasks import TaskError
 from stages.params import params_option, read_params, section, set_threads
 
 
 @click.command("evaluate")
 @params_option
-@click.option("--out", default="cache/eval", show_default=True, help="Folder for results.csv, report.md, plots.")
-def main(params_file: str, out: str) -> None:
+@click.option("--tasks", default=None, help="Folder of the built-in demo tasks (when evaluate.builtin_tasks).")
+@click.option("--students", required=True, help="Folder of the student folders named in evaluate.students/supervised.")
+@click.option("--embeddings", required=True, help="Cache folder of task embeddings (reused across runs).")
+@click.option("--out", required=True, help="Folder for results.csv, report.md, plots.")
+def main(params_file: str, tasks: str | None, students: str, embeddings: str, out: str) -> None:
     """Probe frozen embeddings of every model on the downstream tasks and write the retention table."""
     params = read_params(params_file)
     set_threads(params)
@@ -23,7 +26,8 @@ def main(params_file: str, out: str) -> None:
     data.setdefault("teacher_options", (params.get("embed") or {}).get("options") or {})
     try:
         cfg = parse(EvaluateConfig, data, "evaluate")
-        rows = run_suite(cfg, int(audio.get("sample_rate", 32000)), log=click.echo)
+        paths = EvaluatePaths(students=students, embeddings=embeddings, tasks=tasks)
+        rows = run_suite(cfg, paths, int(audio.get("sample_rate", 32000)), log=click.echo)
     except (ConfigError, TaskError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(write_report(rows, out))

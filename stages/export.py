@@ -14,20 +14,22 @@ from stages.params import params_option, read_params, section, set_threads, writ
 
 @click.command("export")
 @params_option
-@click.option("--student", default=None, help="Student name under cache/students/ (overrides export.student).")
-def main(params_file: str, student: str | None) -> None:
+@click.option("--student", required=True, help="Student folder (with student.pt) to export.")
+@click.option("--corpus", default=None, help="Prepared corpus folder whose clips calibrate static int8 "
+                                             "(random noise without one).")
+@click.option("--out", required=True, help="Output folder of the exports.")
+def main(params_file: str, student: str, corpus: str | None, out: str) -> None:
     """Export front-end + backbone as one graph: raw audio (batch, samples) -> (batch, dim)."""
     params = read_params(params_file)
     set_threads(params)
     try:
-        cfg = parse(ExportConfig, section(params, "export", student=student), "export")
-        model = load_student(f"cache/students/{cfg.student}")
+        cfg = parse(ExportConfig, section(params, "export"), "export")
+        model = load_student(student)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    corpus = Path((params.get("prepare") or {}).get("output", "cache/corpus")) / "corpus.h5"
     calibration = corpus_calibration(corpus, cfg.calibration_clips, model.sample_rate,
                                      model.window_samples) if cfg.quantize else None
-    out = Path(f"cache/export/{cfg.student}")
+    out = Path(out)
     try:
         manifest = export_student(model, out, cfg, calibration)
     except ExportError as exc:

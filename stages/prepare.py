@@ -14,9 +14,9 @@ from stages.params import params_option, read_params, section, write_json
 @params_option
 @click.option("--input", "input_", default=None,
               help="Folder to scan or manifest CSV/Parquet (overrides prepare.input).")
-@click.option("--output", default=None, help="Output folder (overrides prepare.output).")
+@click.option("--output", required=True, help="Corpus folder to write (corpus.h5, manifest.parquet, rejected.csv).")
 @click.option("--workers", type=int, default=None, help="Decode (and encode) processes (0 = all cores).")
-def main(params_file: str, input_: str | None, output: str | None, workers: int | None) -> None:
+def main(params_file: str, input_: str | None, output: str, workers: int | None) -> None:
     """Decode audio files into one HDF5 corpus at the corpus sample rate."""
     params = read_params(params_file)
     data = section(params, "prepare", input=input_, output=output, workers=workers)

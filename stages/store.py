@@ -11,7 +11,6 @@ from pipeline.corpus import Corpus, CorpusError
 from pipeline.embed import reembed_check
 from pipeline.store import POINTER, EmbeddingStore, StoreError, current_url, verify_store
 from pipeline.teachers.registry import build_teacher
-from stages.embed import default_corpus
 from stages.params import params_option, read_params, set_threads
 
 
@@ -29,8 +28,8 @@ def main() -> None:
 @main.command("verify")
 @click.argument("path")
 @params_option
-@click.option("--corpus", default=None, help="Corpus HDF5 the store must match (re-embedding default: "
-                                             "<prepare.output>/corpus.h5).")
+@click.option("--corpus", default=None, help="Prepared corpus folder (or corpus.h5) the store must match; "
+                                             "needed to re-embed.")
 @click.option("--sample", default=32, show_default=True, help="Random valid rows to re-embed and compare.")
 @click.option("--no-reembed", is_flag=True, help="Skip re-embedding (needs neither teacher nor corpus).")
 @click.option("--tolerance", default=2e-2, show_default=True, help="Max relative L2 error of a re-embedded row.")
@@ -41,8 +40,11 @@ def verify(path: str, params_file: str, corpus: str | None, sample: int, no_reem
     url = resolve(path)
     reembed = not no_reembed and sample > 0
     params = read_params(params_file) if reembed else {}
+    if reembed and corpus is None:
+        raise click.ClickException("store verify: re-embedding needs the corpus: pass --corpus (the prepared corpus "
+                                   "folder), or --no-reembed to skip it")
     try:
-        source = Corpus(corpus or default_corpus(params)) if corpus or reembed else None
+        source = Corpus(corpus) if corpus else None
     except CorpusError as exc:
         raise click.ClickException(f"{exc} (pass --corpus, or --no-reembed to skip re-embedding)") from exc
     problems = verify_store(url, source.fingerprint if source else None)

@@ -1,13 +1,15 @@
 """`ssondo train`: train a student on cached teacher targets (or labels, for the supervised baseline)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from pipeline import distributed
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
-from pipeline.store import StoreError, open_current
+from pipeline.store import StoreError, open_current, teacher_dir
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import distill_data, supervised_data
 from pipeline.train.loop import fit
@@ -19,44 +21,47 @@ def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
     return parse(LogMelConfig, dict(params.get("frontend") or {}, sample_rate=sample_rate), "frontend")
 
 
-def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus):
-    """Corpus + targets + balanced index, as named by params."""
+def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus, stores: str | None,
+              index: str | None):
+    """Corpus + targets (from `<stores>/<teacher>` for each teacher) + the balanced index at `index`."""
     window = int(round(float((params.get("audio") or {}).get("window_seconds", 10.0)) * corpus.sample_rate))
     if cfg.objective == "supervised":
         return supervised_data(cfg, corpus, window)
+    if stores is None:
+        raise ValueError("train: distillation reads teacher targets: pass --stores (the store root)")
     from pipeline.cluster.index import load_index
-    stores = [open_current(f"cache/embeddings/{t}", corpus.fingerprint) for t in teachers]
-    clus = params.get("cluster") or {}
-    index = f"cache/clusters/{clus.get('teacher', teachers[0])}-k{clus.get('k', 50)}"
-    return distill_data(cfg, corpus, stores, window, index, load_index)
+    opened = [open_current(teacher_dir(stores, t), corpus.fingerprint) for t in teachers]
+    return distill_data(cfg, corpus, opened, window, index, load_index)
 
 
 @click.command("train")
 @params_option
-@click.option("--name", default=None, help="Output name under cache/students/ (overrides train.name).")
+@click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
+@click.option("--stores", default=None, help="Store root (folder or fsspec URL) holding <stores>/<teacher>/.")
+@click.option("--index", default=None, help="Balanced sampling index folder (`ssondo cluster --out`).")
+@click.option("--out", required=True, help="Output folder of the student (student.pt, checkpoint.pt, metrics).")
 @click.option("--objective", type=click.Choice(["distill", "supervised"]), default=None,
               help="distill from cached targets, or supervised on corpus labels (baseline).")
 @click.option("--epochs", type=int, default=None, help="Override train.epochs.")
-def main(params_file: str, name: str | None, objective: str | None, epochs: int | None) -> None:
+def main(params_file: str, corpus: str, stores: str | None, index: str | None, out: str, objective: str | None,
+         epochs: int | None) -> None:
     """Train a student + projection head on cached teacher embeddings; no teacher is loaded."""
     params = read_params(params_file)
     set_threads(params)
     data = section(params, "train", objective=objective, epochs=epochs)
     if data.get("objective") == "supervised":  # the baseline's own recipe, so a distillation study leaves it be
         data.update(section(params, "supervised", epochs=epochs))
-    name = name or data.pop("name", "demo")
-    data.pop("name", None)
+    data.pop("name", None)  # names the output folder in dvc.yaml; the folder arrives as --out
     teachers = data.pop("teachers", ["aisfx"])
     if not isinstance(teachers, list) or not teachers or not all(isinstance(t, str) for t in teachers):
         raise click.ClickException(f"train.teachers: expected a non-empty list of teacher names, got {teachers!r}")
     try:
-        corpus = Corpus(f"{(params.get('prepare') or {}).get('output', 'cache/corpus')}/corpus.h5")
+        source = Corpus(corpus)
         cfg = parse(TrainConfig, data, "train")
-        train_data = load_data(cfg, params, teachers, corpus)
-        frontend = frontend_config(params, corpus.sample_rate)
+        train_data = load_data(cfg, params, teachers, source, stores, index)
+        frontend = frontend_config(params, source.sample_rate)
     except (ConfigError, CorpusError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    out = f"cache/students/{name}"
     info = distributed.discover()
     distributed.init(info, distributed.pick_device(cfg.device))
     try:
@@ -64,8 +69,8 @@ def main(params_file: str, name: str | None, objective: str | None, epochs: int 
     finally:
         distributed.shutdown()
     if info.is_main:
-        write_json(f"{out}/metrics.json", metrics)
-        click.echo(f"train: {name}: val cosine {_num(metrics['val_cosine'])} (untrained "
+        write_json(Path(out) / "metrics.json", metrics)
+        click.echo(f"train: {Path(out).name}: val cosine {_num(metrics['val_cosine'])} (untrained "
                    f"{_num(metrics['val_cosine_untrained'])}), {metrics['params']:,} params, "
                    f"{_num(metrics['samples_per_s'], '.0f')} samples/s -> {out}/student.pt")
 
@@ -78,7 +83,7 @@ def live_logger(out: str):
     """Per-epoch metrics through dvclive (plots under <out>/live)."""
     from dvclive import Live
 
-    live = Live(dir=f"{out}/live", save_dvc_exp=False, dvcyaml=None, report=None)
+    live = Live(dir=str(Path(out) / "live"), save_dvc_exp=False, dvcyaml=None, report=None)
 
     def log(row: dict) -> None:
         for key in ("train_loss", "val_loss", "val_cosine", "val_cosine_raw", "val_rank", "val_top_share",

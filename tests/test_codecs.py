@@ -121,11 +121,11 @@ def test_unknown_codec_and_bad_settings_fail_with_names(tmp_path):
     with pytest.raises(CorpusError, match="must be int16"):
         CorpusWriter(tmp_path / "x.h5", 16000, "float16", codec="flac")
     with pytest.raises(ConfigError, match="prepare.codec: 'aac' is not one of"):
-        PrepareConfig(codec="aac")
+        PrepareConfig(input="in", output="out", codec="aac")
     with pytest.raises(ConfigError, match="prepare.sample_format"):
-        PrepareConfig(codec="mp3", sample_format="float16")
+        PrepareConfig(input="in", output="out", codec="mp3", sample_format="float16")
     with pytest.raises(ConfigError, match="prepare.compression_level"):
-        PrepareConfig(compression_level=0.5)
+        PrepareConfig(input="in", output="out", compression_level=0.5)
 
 
 def test_corrupt_bytes_raise_corpus_error(tmp_path):
@@ -176,13 +176,13 @@ def test_prepare_stage_with_codec_from_params(tmp_path, audio_folder):
     out = tmp_path / "out"
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"audio": {"sample_rate": 16000}, "prepare": {
-        "input": str(audio_folder), "output": str(out), "workers": 1, "codec": "opus", "compression_level": 0.6}}))
-    result = CliRunner().invoke(prepare_stage, ["--params", str(params)])
+        "input": str(audio_folder), "workers": 1, "codec": "opus", "compression_level": 0.6}}))
+    result = CliRunner().invoke(prepare_stage, ["--params", str(params), "--output", str(out)])
     assert result.exit_code == 0, result.output
     corpus = Corpus(out / "corpus.h5")
     assert corpus.codec == "opus" and len(corpus) == 12 and corpus.spec.compression_level == 0.6
     assert json.loads((out / "metrics.json").read_text())["codec"] == "opus"
     params.write_text(yaml.safe_dump({"prepare": {"input": str(audio_folder), "codec": "wav"}}))
-    result = CliRunner().invoke(prepare_stage, ["--params", str(params)])
+    result = CliRunner().invoke(prepare_stage, ["--params", str(params), "--output", str(out)])
     assert result.exit_code != 0
     assert "prepare.codec: 'wav' is not one of ['pcm16', 'flac', 'mp3', 'opus']" in result.output

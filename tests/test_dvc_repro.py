@@ -101,14 +101,14 @@ def test_sample_rate_change_invalidates_prepare_not_demo(project: Path):
 def test_distillation_param_change_leaves_the_supervised_baseline(project: Path):
     """`-S train.loss=mse` re-runs the distilled student (and what reads it), never the supervised baseline."""
     import json
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
     params["train"]["loss"] = "mse"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         changed = set(json.loads(run(["dvc", "status", "--json"], project).strip().splitlines()[-1]))
     finally:
-        params["train"]["loss"] = "cosine"
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (project / "params.yaml").write_text(original)
     assert "train" in changed and "train-supervised" not in changed, changed
 
 
@@ -127,3 +127,28 @@ def test_push_then_pull_into_a_fresh_clone(project: Path, tmp_path: Path):
                  "cache/export/demo/manifest.json"):
         assert (clone / path).read_bytes() == (project / path).read_bytes(), path
     assert not (clone / "cache/embeddings/aisfx/stores").exists()  # uncached: shared by URL, not by the remote
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (size, mtime in ns) of every file below `folder`."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_second_clone_trains_from_the_first_clones_stores(project: Path, tmp_path: Path):
+    """`paths.stores` pointed at another checkout's store root: `dvc repro train` embeds no window."""
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock", "--allow-empty"], project)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    shared = project / "cache" / "embeddings"
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["paths"]["stores"] = str(shared)
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = snapshot(shared / "aisfx" / "stores")
+    out = run(["dvc", "repro", "train"], clone)
+    assert "reused (already complete)" in out, out[-3000:]
+    assert snapshot(shared / "aisfx" / "stores") == before  # not a byte of any store was written
+    assert not (clone / "cache" / "embeddings").exists()
+    assert (clone / "cache" / "students" / "demo" / "student.pt").exists()

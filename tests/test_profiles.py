@@ -26,7 +26,8 @@ FILES = pytest.mark.parametrize("path", [DEMO, PAPER], ids=["params.yaml", "audi
 @FILES
 def test_prepare_section(path):
     params = read_params(path)
-    data = dict(section(params, "prepare"), sample_rate=section(params, "audio")["sample_rate"])  # as the stage
+    data = dict(section(params, "prepare"), sample_rate=section(params, "audio")["sample_rate"],
+                output=params["paths"]["corpus"])  # as the stage, which dvc.yaml gives --output ${paths.corpus}
     cfg = parse(PrepareConfig, data, "prepare")
     assert cfg.sample_rate == 32000
 
@@ -99,5 +100,5 @@ def test_profile_is_the_paper_setup():
     assert train["target_norm"] == "none" and train["optimizer"] == "adam" and train["lr"] == 8e-4
     assert train["student"] == "mobilenetv3" and train["student_options"]["width"] == 1.0
     assert params["embed"]["teachers"] in (["m2d"], ["matpac"]) and params["prepare"]["codec"] == "mp3"
-    assert params["evaluate"]["builtin_tasks"] is None and params["evaluate"]["tasks"]
+    assert params["evaluate"]["builtin_tasks"] is False and params["evaluate"]["tasks"]
     assert (params["embed"]["device"], train["device"], train["compile"]) == ("cuda", "cuda", True)

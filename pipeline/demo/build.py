@@ -58,9 +58,17 @@ def _publish(partial: Path, folder: Path) -> None:
     partial.rename(folder)
 
 
-def build_demo_corpus(cfg: DemoConfig) -> Path:
-    """Render the corpus into `cfg.output` (FLAC under one folder per source); returns its manifest.csv."""
-    out = Path(cfg.output)
+def separate_folders(corpus_dir: str | Path, tasks_dir: str | Path) -> None:
+    """Refuse a tasks folder that is, contains or lies inside the corpus folder: each build replaces its folder."""
+    out, tasks = Path(corpus_dir).resolve(), Path(tasks_dir).resolve()
+    if out == tasks or out.is_relative_to(tasks) or tasks.is_relative_to(out):
+        raise ValueError(f"demo tasks folder {tasks_dir} must not be, contain or lie inside the corpus folder "
+                         f"{corpus_dir}: each build replaces its whole folder")
+
+
+def build_demo_corpus(cfg: DemoConfig, out: str | Path) -> Path:
+    """Render the corpus into folder `out` (FLAC under one folder per source); returns its manifest.csv."""
+    out = Path(out)
     partial = _start(out, "manifest.csv")
     rows = render_shards(shards(settings_for(cfg), corpus_jobs(cfg), partial), cfg.workers)
     corpus_manifest(rows, cfg.seed, cfg.valid_fraction).to_csv(partial / "manifest.csv", index=False)
@@ -68,9 +76,9 @@ def build_demo_corpus(cfg: DemoConfig) -> Path:
     return out / "manifest.csv"
 
 
-def build_tasks(cfg: DemoConfig) -> dict[str, Path]:
-    """Render the held-out tasks into `cfg.tasks_output/<task>/` (audio/ + manifest.csv); task -> manifest."""
-    out = Path(cfg.tasks_output)
+def build_tasks(cfg: DemoConfig, out: str | Path) -> dict[str, Path]:
+    """Render the held-out tasks into `out/<task>/` (audio/ + manifest.csv); task -> manifest."""
+    out = Path(out)
     partial = _start(out, "tasks.json")
     settings = settings_for(cfg)
     jobs = {task: task_jobs(cfg, task) for task in TASKS if cfg.count("task_clips")}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePath
 
 from pipeline.config import check
 
@@ -13,8 +12,6 @@ CORPUS_COUNTS = ("n_instrument", "n_speech", "n_noisy", "n_percussion", "n_event
 class DemoConfig:
     """Sizes, seed and output folders of `ssondo demo-corpus`; every count is multiplied by `scale`."""
 
-    output: str = "cache/demo"
-    tasks_output: str = "cache/tasks"
     seed: int = 0
     scale: float = 1.0
     n_instrument: int = 900
@@ -34,9 +31,6 @@ class DemoConfig:
     workers: int = 2
 
     def __post_init__(self):
-        out, tasks = PurePath(self.output), PurePath(self.tasks_output)
-        check(out != tasks and not out.is_relative_to(tasks) and not tasks.is_relative_to(out), "demo.tasks_output",
-              f"must not be, contain or lie inside demo.output ({self.output}): each build replaces its folder")
         check(self.seed >= 0, "demo.seed", f"must be >= 0, got {self.seed}")
         check(0 < self.scale <= 100, "demo.scale", f"must be in (0, 100], got {self.scale}")
         for name in CORPUS_COUNTS + ("n_task_clips",):

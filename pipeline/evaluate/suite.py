@@ -27,18 +27,16 @@ from pipeline.students.registry import build_student
 class EvaluateConfig:
     """Settings of the `evaluate` stage (params section `evaluate`)."""
 
-    builtin_tasks: str | None = "cache/tasks"   # folder of the demo tasks (null = none)
+    builtin_tasks: bool = True                  # probe the built-in demo tasks (folder: EvaluatePaths.tasks)
     tasks: tuple[TaskConfig, ...] = ()          # further tasks (ESC-50, US8K, ... on your disk)
     teachers: tuple[str, ...] = ("aisfx",)
     teacher_options: dict = field(default_factory=dict)
-    students: tuple[str, ...] = ("demo",)       # distilled students under students_dir
-    supervised: tuple[str, ...] = ()            # supervised baselines under students_dir
+    students: tuple[str, ...] = ("demo",)       # distilled students (folders under EvaluatePaths.students)
+    supervised: tuple[str, ...] = ("demo-supervised",)  # supervised baselines (folders there too)
     untrained: bool = True
     projected: bool = True
     logmel: bool = True
     logmel_mels: int = 128
-    students_dir: str = "cache/students"
-    cache_dir: str = "cache/eval-embeddings"
     window_seconds: float = 10.0
     batch_size: int = 16
     n_folds: int = 5
@@ -50,7 +48,16 @@ class EvaluateConfig:
         check(self.window_seconds > 0, "evaluate.window_seconds", "must be > 0")
         check(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
         check(self.n_folds >= 2, "evaluate.n_folds", "must be >= 2")
-        check(self.builtin_tasks is not None or len(self.tasks) > 0, "evaluate.tasks", "no task to evaluate on")
+        check(self.builtin_tasks or len(self.tasks) > 0, "evaluate.tasks", "no task to evaluate on")
+
+
+@dataclass(frozen=True)
+class EvaluatePaths:
+    """Where the suite reads and caches (from the stage's command line, not params)."""
+
+    students: str            # folder of student folders (<students>/<name>/student.pt)
+    embeddings: str          # task-embedding cache (<embeddings>/<task>/<model>-<key>.zarr)
+    tasks: str | None = None  # folder of the built-in demo tasks (needed when builtin_tasks is true)
 
 
 @dataclass
@@ -64,9 +71,11 @@ class Candidate:
     teacher: str | None = None
 
 
-def load_tasks(cfg: EvaluateConfig) -> list[Task]:
+def load_tasks(cfg: EvaluateConfig, paths: EvaluatePaths) -> list[Task]:
     """The built-in demo tasks (if any) followed by the configured ones."""
-    configs = list(demo_tasks(cfg.builtin_tasks, cfg.n_folds)) if cfg.builtin_tasks else []
+    if cfg.builtin_tasks and paths.tasks is None:
+        raise ValueError("evaluate.builtin_tasks is true but no folder of built-in tasks was given (--tasks)")
+    configs = list(demo_tasks(paths.tasks, cfg.n_folds)) if cfg.builtin_tasks else []
     return [load_task(c) for c in configs + list(cfg.tasks)]
 
 
@@ -83,9 +92,9 @@ class Projected(nn.Module):
         return to_teacher_space(self.head(self.backbone(logmels)), m.target_mean, m.target_std, m.target_norm)
 
 
-def student_candidates(cfg: EvaluateConfig, name: str, kind: str, teacher: str) -> Iterator[Candidate]:
-    """A trained student (own embedding; projected too for distilled ones)."""
-    ckpt = read_checkpoint(Path(cfg.students_dir) / name / "student.pt")
+def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str, teacher: str) -> Iterator[Candidate]:
+    """A trained student in `folder` (own embedding; projected too for distilled ones)."""
+    ckpt, name = read_checkpoint(folder), folder.name
     model = StudentModel.from_checkpoint(ckpt)
     params, macs = model.params, ckpt.metrics.get("macs_10s")
     frontend = ckpt.config.frontend
@@ -95,16 +104,16 @@ def student_candidates(cfg: EvaluateConfig, name: str, kind: str, teacher: str) 
         yield Candidate(proj, "student_projected", params, macs, teacher)
 
 
-def untrained_candidate(cfg: EvaluateConfig, name: str, teacher: str) -> Candidate:
-    """The distilled student's architecture with fresh, seeded weights."""
-    ckpt = read_checkpoint(Path(cfg.students_dir) / name / "student.pt")
+def untrained_candidate(cfg: EvaluateConfig, folder: Path, teacher: str) -> Candidate:
+    """The architecture of the distilled student in `folder`, with fresh, seeded weights."""
+    ckpt, name = read_checkpoint(folder), folder.name
     torch.manual_seed(cfg.untrained_seed)
     net = build_student(ckpt.config.student, ckpt.config.student_options).eval()
     return Candidate(StudentEmbedder(f"{name}-untrained", net, ckpt.config.frontend), "untrained",
                      count_params(net), ckpt.metrics.get("macs_10s"), teacher)
 
 
-def candidates(cfg: EvaluateConfig, sample_rate: int) -> Iterator[Candidate]:
+def candidates(cfg: EvaluateConfig, students: Path, sample_rate: int) -> Iterator[Candidate]:
     """Every model of the comparison, teachers first (built lazily: one model in memory at a time)."""
     from pipeline.teachers.registry import build_teacher  # evaluation, unlike training, may load teachers
 
@@ -114,21 +123,21 @@ def candidates(cfg: EvaluateConfig, sample_rate: int) -> Iterator[Candidate]:
         yield Candidate(TeacherEmbedder(teacher), "teacher", params, None, None)
     ref = cfg.teachers[0]
     for name in cfg.students:
-        yield from student_candidates(cfg, name, "student", ref)
+        yield from student_candidates(cfg, students / name, "student", ref)
         if cfg.untrained:
-            yield untrained_candidate(cfg, name, ref)
+            yield untrained_candidate(cfg, students / name, ref)
     for name in cfg.supervised:
-        yield from student_candidates(cfg, name, "supervised", ref)
+        yield from student_candidates(cfg, students / name, "supervised", ref)
     if cfg.logmel:
         yield Candidate(LogMelStats(sample_rate, cfg.logmel_mels), "baseline", 0, None, None)
 
 
-def run_suite(cfg: EvaluateConfig, sample_rate: int, log=print) -> list[ModelRow]:
+def run_suite(cfg: EvaluateConfig, paths: EvaluatePaths, sample_rate: int, log=print) -> list[ModelRow]:
     """Probe every candidate on every task; returns one report row per model."""
-    tasks = load_tasks(cfg)
+    tasks = load_tasks(cfg, paths)
     rows = []
-    for cand in candidates(cfg, sample_rate):
-        results, ranks = evaluate_embedder(cand.embedder, tasks, cfg.probe, cfg.cache_dir, cfg.window_seconds,
+    for cand in candidates(cfg, Path(paths.students), sample_rate):
+        results, ranks = evaluate_embedder(cand.embedder, tasks, cfg.probe, paths.embeddings, cfg.window_seconds,
                                            cfg.batch_size)
         scores = {task: res.summary() for task, res in results.items()}
         rank = float(np.mean(list(ranks.values()))) if ranks else None

@@ -81,8 +81,10 @@ def corpus_audio(corpus: Corpus, n: int, samples: int) -> np.ndarray:
     return np.stack([corpus.segment(int(r), 0, samples) for r in rows])
 
 
-def corpus_calibration(path: str | Path, n: int, sample_rate: int, samples: int) -> np.ndarray | None:
-    """`corpus_audio` of the corpus file at `path`; None when it is missing, unreadable or at another rate."""
+def corpus_calibration(path: str | Path | None, n: int, sample_rate: int, samples: int) -> np.ndarray | None:
+    """`corpus_audio` of the corpus at `path`; None when there is none, or it is unreadable or at another rate."""
+    if path is None:
+        return None
     try:
         corpus = Corpus(path)
     except CorpusError:

@@ -27,12 +27,16 @@ def toy_store(tiny_corpus, tmp_path, monkeypatch) -> EmbeddingStore:
     return store
 
 
+def folders(tmp_path, out: str = "cache/clusters/toy-k3") -> list[str]:
+    """The stage's path options, as dvc.yaml passes them."""
+    return ["--corpus", str(tmp_path / "corpus"), "--stores", "cache/embeddings", "--out", out]
+
+
 def test_stage_writes_index(toy_store, tiny_corpus, tmp_path):
-    params = {"prepare": {"output": str(tmp_path / "corpus")},
-              "cluster": {"teacher": "toy", "k": 5, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
+    params = {"cluster": {"teacher": "toy", "k": 5, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
                           "metric_sample": 12, "map_sample": 12, "passes": 2}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    out = CliRunner().invoke(main, ["--params", "params.yaml", "--k", "3"])
+    out = CliRunner().invoke(main, ["--params", "params.yaml", "--k", "3", *folders(tmp_path)])
     assert out.exit_code == 0, out.output
     assert "cluster toy: k=3: 12/12 clips clustered" in out.output
     folder = tmp_path / "cache/clusters/toy-k3"
@@ -50,10 +54,9 @@ def test_stage_writes_index(toy_store, tiny_corpus, tmp_path):
 
 
 def test_stage_reports_bad_input(toy_store, tmp_path):
-    params = {"prepare": {"output": str(tmp_path / "corpus")},
-              "cluster": {"teacher": "toy", "k": 20, "init_size": 20, "metric_sample": 0, "map_sample": 12}}
+    params = {"cluster": {"teacher": "toy", "k": 20, "init_size": 20, "metric_sample": 0, "map_sample": 12}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    out = CliRunner().invoke(main, ["--params", "params.yaml"])
+    out = CliRunner().invoke(main, ["--params", "params.yaml", *folders(tmp_path)])
     assert out.exit_code != 0 and "larger than the number of valid clips (12 of 12)" in out.output
-    out = CliRunner().invoke(main, ["--params", "params.yaml", "--teacher", "nope"])
+    out = CliRunner().invoke(main, ["--params", "params.yaml", "--teacher", "nope", *folders(tmp_path)])
     assert out.exit_code != 0 and "no store.json" in out.output

@@ -9,7 +9,7 @@ import soundfile as sf
 import yaml
 
 from pipeline.config import ConfigError, parse
-from pipeline.demo.build import CORPUS_COLUMNS, TASK_COLUMNS, build_demo_corpus, build_tasks
+from pipeline.demo.build import CORPUS_COLUMNS, TASK_COLUMNS, build_demo_corpus, build_tasks, separate_folders
 from pipeline.demo.config import DemoConfig
 from pipeline.demo.instruments import GM_FAMILIES, PITCH_CLASSES
 from pipeline.demo.jobs import SOURCE_COUNTS, STREAMS
@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def tiny(root: Path, **overrides) -> DemoConfig:
     """A build of a few dozen corpus clips and 3 clips per task class."""
-    return replace(DemoConfig(output=str(root / "demo"), tasks_output=str(root / "tasks"), n_task_clips=24,
-                              workers=2, **COUNTS), **overrides)
+    return replace(DemoConfig(n_task_clips=24, workers=2, **COUNTS), **overrides)
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -43,7 +42,7 @@ def sample_hashes(folder: Path, manifest: pd.DataFrame) -> set[str]:
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     cfg = tiny(root)
-    return cfg, build_demo_corpus(cfg), build_tasks(cfg)
+    return cfg, build_demo_corpus(cfg, root / "demo"), build_tasks(cfg, root / "tasks")
 
 
 def read(path: Path) -> pd.DataFrame:
@@ -53,11 +52,11 @@ def read(path: Path) -> pd.DataFrame:
 def test_rebuild_is_byte_identical_whatever_the_worker_count(built, tmp_path):
     cfg, manifest, _ = built
     other = tiny(tmp_path, workers=1)
-    build_demo_corpus(other)
-    build_tasks(other)
-    assert digests(Path(cfg.output)) == digests(Path(other.output))
-    assert digests(Path(cfg.tasks_output)) == digests(Path(other.tasks_output))
-    assert len(digests(Path(cfg.output))) == sum(COUNTS.values()) + 1
+    build_demo_corpus(other, tmp_path / "demo")
+    build_tasks(other, tmp_path / "tasks")
+    assert digests(manifest.parent) == digests(tmp_path / "demo")
+    assert digests(manifest.parent.parent / "tasks") == digests(tmp_path / "tasks")
+    assert len(digests(manifest.parent)) == sum(COUNTS.values()) + 1
 
 
 def test_corpus_manifest_columns_paths_and_labels(built):
@@ -114,8 +113,8 @@ def test_evaluate_reads_the_tasks_and_keeps_groups_out_of_train(built):
     from pipeline.evaluate.splits import group_kfold
     from pipeline.evaluate.tasks import demo_tasks, load_task
 
-    cfg, _, _ = built
-    for config in demo_tasks(cfg.tasks_output, n_folds=3):
+    _, manifest_path, _ = built
+    for config in demo_tasks(manifest_path.parent.parent / "tasks", n_folds=3):
         task = load_task(config)
         assert task.n_clips == 24 and task.grouped
         for train, test in group_kfold(task, seed=0):
@@ -138,16 +137,16 @@ def test_prepare_ingests_the_manifest(built, tmp_path):
 
 def test_rebuild_replaces_stale_files_but_never_a_foreign_folder(tmp_path):
     cfg = tiny(tmp_path, **{**{name: 0 for name in COUNTS}, "n_instrument": 2})
-    build_demo_corpus(cfg)
-    stale = Path(cfg.output) / "instrument" / "stale.flac"
+    build_demo_corpus(cfg, tmp_path / "demo")
+    stale = tmp_path / "demo" / "instrument" / "stale.flac"
     stale.write_bytes(b"x")
-    build_demo_corpus(cfg)
-    assert not stale.exists() and (Path(cfg.output) / "manifest.csv").is_file()
+    build_demo_corpus(cfg, tmp_path / "demo")
+    assert not stale.exists() and (tmp_path / "demo" / "manifest.csv").is_file()
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
     with pytest.raises(FileExistsError):
-        build_demo_corpus(replace(cfg, output=str(foreign)))
+        build_demo_corpus(cfg, foreign)
     assert (foreign / "thesis.tex").read_text() == "precious"
 
 
@@ -158,11 +157,19 @@ def test_config_defaults_are_params_yaml():
     assert parse(DemoConfig, params, "demo") == DemoConfig()
 
 
+def test_tasks_folder_may_not_overlap_the_corpus_folder(tmp_path):
+    separate_folders(tmp_path / "demo", tmp_path / "tasks")
+    for corpus, tasks in ((tmp_path / "x", tmp_path / "x"), (tmp_path / "x", tmp_path / "x" / "tasks"),
+                          (tmp_path / "x" / "demo", tmp_path / "x")):
+        with pytest.raises(ValueError, match="must not be, contain or lie inside"):
+            separate_folders(corpus, tasks)
+
+
 def test_config_validation():
     assert parse(DemoConfig, {"scale": 0.5, "clip_seconds": [2, 3]}, "demo").clip_seconds == (2.0, 3.0)
     assert DemoConfig(scale=0.001).count("instrument") == 1 and DemoConfig(n_noisy=0).count("noisy") == 0
     for bad in ({"n_speeches": 3}, {"scale": 0}, {"clip_seconds": [4, 2]}, {"snr_db": [10, 0]},
-                {"heldout_voices": 0.9}, {"output": "x", "tasks_output": "x/tasks"}, {"seed": "one"},
+                {"heldout_voices": 0.9}, {"output": "x"}, {"seed": "one"},
                 {"n_events": -1}, {name: 0 for name in COUNTS}):
         with pytest.raises(ConfigError):
             parse(DemoConfig, bad, "demo")

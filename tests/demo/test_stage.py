@@ -10,11 +10,11 @@ from stages.demo_corpus import main
 
 def test_demo_corpus_stage_tiny(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"demo": {"output": str(tmp_path / "demo"), "tasks_output": str(tmp_path / "t"),
-                                               "n_instrument": 2, "n_speech": 1, "n_noisy": 1,
+    params.write_text(yaml.safe_dump({"demo": {"n_instrument": 2, "n_speech": 1, "n_noisy": 1,
                                                "n_percussion": 1, "n_events": 2, "n_sentences": 1, "n_scenes": 1,
                                                "n_task_clips": 16}}))
-    result = CliRunner().invoke(main, ["--params", str(params), "--workers", "1"])
+    folders = ["--output", str(tmp_path / "demo"), "--tasks-output", str(tmp_path / "t")]
+    result = CliRunner().invoke(main, ["--params", str(params), "--workers", "1", *folders])
     assert result.exit_code == 0, result.output
     assert "9 clips" in result.output
     manifest = pd.read_csv(tmp_path / "demo" / "manifest.csv")
@@ -23,5 +23,5 @@ def test_demo_corpus_stage_tiny(tmp_path):
     assert json.loads((tmp_path / "t" / "tasks.json").read_text())["instrument_family"]["classes"] == 8
 
     params.write_text(yaml.safe_dump({"demo": {"n_speeches": 3}}))
-    bad = CliRunner().invoke(main, ["--params", str(params)])
+    bad = CliRunner().invoke(main, ["--params", str(params), *folders])
     assert bad.exit_code != 0 and "n_speeches" in bad.output and "allowed" in bad.output

@@ -70,10 +70,9 @@ def salted_folder(d: Path) -> dict[str, np.ndarray]:
 def test_prepare_rejects_every_bad_file_and_keeps_every_good_one(tmp_path, monkeypatch):
     good = salted_folder(tmp_path / "audio")
     monkeypatch.chdir(tmp_path)
-    params = {"audio": {"sample_rate": RATE}, "prepare": {"input": "audio", "output": "corpus", "min_seconds": 0.1,
-                                                            "workers": 1}}
+    params = {"audio": {"sample_rate": RATE}, "prepare": {"input": "audio", "min_seconds": 0.1, "workers": 1}}
     Path("params.yaml").write_text(yaml.safe_dump(params))
-    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    result = CliRunner().invoke(main, ["--params", "params.yaml", "--output", "corpus"])
     assert result.exit_code == 0, result.output
     assert f"prepare: {len(BAD)} input(s) rejected" in result.output
 

@@ -23,7 +23,6 @@ PARAMS = {
     "base": {"num_threads": 1},
     "audio": {"sample_rate": 16000, "window_seconds": 0.5, "hop_seconds": 0.5},
     "frontend": {"n_mels": 32, "fmax": 8000.0},
-    "prepare": {"output": "cache/corpus"},
     "cluster": {"teacher": "band", "k": 3, "init_size": 20, "batch_size": 8, "chunk_rows": 8, "passes": 1,
                 "metric_sample": 0, "map_sample": 12},
     "train": {"name": "s", "teachers": ["band"], "student_options": {"width": 0.1}, "head_hidden": [16],
@@ -33,15 +32,22 @@ PARAMS = {
 WINDOW = 8000  # 0.5 s at 16 kHz
 
 
-def ssondo(root: Path, monkeypatch, *args: str):
-    """`ssondo <args> --params params.yaml` run in `root`."""
+FOLDERS = {  # each stage's path options, as dvc.yaml passes them
+    "cluster": ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--out", "cache/clusters/band-k3"],
+    "train": ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--index", "cache/clusters/band-k3",
+              "--out", "cache/students/s"],
+}
+
+
+def ssondo(root: Path, monkeypatch, stage: str):
+    """`ssondo <stage> --params params.yaml <folders>` run in `root`."""
     monkeypatch.chdir(root)
-    return CliRunner().invoke(cli.main, [*args, "--params", "params.yaml"])
+    return CliRunner().invoke(cli.main, [stage, "--params", "params.yaml", *FOLDERS[stage]])
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A project after prepare, embed (band teacher) and cluster; plus a second corpus and a store of another teacher."""
+    """A project after prepare, embed (band teacher) and cluster; a second corpus; a store of another teacher."""
     root = tmp_path_factory.mktemp("integrity")
     project = root / "project"
     corpus = make_corpus(project / "cache", n=24)

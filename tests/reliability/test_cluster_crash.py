@@ -24,9 +24,10 @@ from pipeline.store import EmbeddingStore, write_pointer
 from stages.cluster import main
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {"base": {"num_threads": 1}, "prepare": {"output": "corpus"},
+PARAMS = {"base": {"num_threads": 1},
           "cluster": {"teacher": "toy", "k": 3, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
                       "metric_sample": 12, "map_sample": 12, "passes": 2}}
+INPUTS = ["--corpus", "corpus", "--stores", "cache/embeddings"]  # as dvc.yaml passes them
 OUTPUTS = ("index.parquet", "meta.json", "centroids.npy", "metrics.json", "sizes.csv")
 
 
@@ -44,7 +45,7 @@ def project(tiny_corpus, tmp_path, monkeypatch) -> tuple[Path, str]:
 
 def in_process(out: Path) -> None:
     """An uninterrupted `ssondo cluster --out out` in this process."""
-    result = CliRunner().invoke(main, ["--params", "params.yaml", "--out", str(out)])
+    result = CliRunner().invoke(main, ["--params", "params.yaml", *INPUTS, "--out", str(out)])
     assert result.exit_code == 0, result.output
 
 
@@ -53,7 +54,7 @@ def killed_run(root: Path, out: Path, when) -> bool:
     ssondo = Path(sys.executable).parent / "ssondo"
     cmd = [str(ssondo)] if ssondo.exists() else [sys.executable, "-m", "stages.cli"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(cmd + ["cluster", "--params", "params.yaml", "--out", str(out)], cwd=root, env=env,
+    proc = subprocess.Popen(cmd + ["cluster", "--params", "params.yaml", *INPUTS, "--out", str(out)], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     start = time.monotonic()
     while proc.poll() is None and not when(time.monotonic() - start):

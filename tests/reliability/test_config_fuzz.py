@@ -41,7 +41,8 @@ def _evaluate(p: dict):
 
 # section -> the parse its stage does (after `stages.params.section` has checked the section is a mapping)
 PARSERS = {
-    "prepare": lambda p: parse(PrepareConfig, dict(p["prepare"], sample_rate=p["audio"]["sample_rate"]), "prepare"),
+    "prepare": lambda p: parse(PrepareConfig, dict(p["prepare"], sample_rate=p["audio"]["sample_rate"],
+                                                    output="corpus"), "prepare"),  # --output on the command line
     "embed": lambda p: embed_config(p, "aisfx"),  # dvc.yaml runs `ssondo embed --teacher <item>`
     "cluster": lambda p: parse(ClusterConfig, p["cluster"], "cluster"),
     "train": _train,

@@ -35,13 +35,13 @@ def write_params(tmp_path, **embed) -> str:
 
 
 def test_embed_stage(tiny_corpus, tmp_path):
-    params, out = write_params(tmp_path), str(tmp_path / "emb")
-    args = ["--params", params, "--corpus", tiny_corpus.path, "--out", out]
+    params, out = write_params(tmp_path), str(tmp_path / "emb" / "torchscript")
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--stores", str(tmp_path / "emb")]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "written: 12 clips" in first.output and "NaN rows 0" in first.output
     store = open_current(out, tiny_corpus.fingerprint)
-    report = json.loads((tmp_path / "emb" / "report.json").read_text())
+    report = json.loads((tmp_path / "emb" / "torchscript" / "report.json").read_text())
     assert (report["clips"], report["dim"], report["windows"], report["teacher"]) == \
         (12, 6, store.layout.n_windows, "torchscript")
     assert verify_store(store.url, tiny_corpus.fingerprint) == []
@@ -60,12 +60,14 @@ def test_embed_stage(tiny_corpus, tmp_path):
 
 
 def test_embed_stage_errors(tiny_corpus, tmp_path):
-    params = write_params(tmp_path)
-    unlisted = CliRunner().invoke(main, ["--params", params, "--teacher", "aisfx", "--corpus", tiny_corpus.path])
+    params, stores = write_params(tmp_path), ["--stores", str(tmp_path / "emb")]
+    unlisted = CliRunner().invoke(main, ["--params", params, "--teacher", "aisfx", "--corpus", tiny_corpus.path,
+                                         *stores])
     assert unlisted.exit_code != 0 and "'aisfx' is not listed" in unlisted.output
-    missing = CliRunner().invoke(main, ["--params", params, "--corpus", str(tmp_path / "none.h5")])
+    missing = CliRunner().invoke(main, ["--params", params, "--corpus", str(tmp_path / "none.h5"), *stores])
     assert missing.exit_code != 0 and "does not exist; run `ssondo prepare` first" in missing.output
-    bad = CliRunner().invoke(main, ["--params", write_params(tmp_path, shard_rows=6), "--corpus", tiny_corpus.path])
+    bad = CliRunner().invoke(main, ["--params", write_params(tmp_path, shard_rows=6), "--corpus", tiny_corpus.path,
+                                    *stores])
     assert bad.exit_code != 0 and "embed.shard_rows" in bad.output
 
 
@@ -76,5 +78,5 @@ def test_bad_audio_window_is_named_in_audio(tiny_corpus, tmp_path, key, value):
     params = yaml.safe_load(open(path))
     params["audio"][key] = value
     open(path, "w").write(yaml.safe_dump(params))
-    result = CliRunner().invoke(main, ["--params", path, "--corpus", tiny_corpus.path])
+    result = CliRunner().invoke(main, ["--params", path, "--corpus", tiny_corpus.path, "--stores", str(tmp_path)])
     assert result.exit_code != 0 and f"audio.{key}" in result.output and "embed." not in result.output, result.output

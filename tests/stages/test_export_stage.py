@@ -32,15 +32,22 @@ def project(trained, tmp_path, monkeypatch):
 
 def write_params(project, **export) -> None:
     root, corpus = project
-    params = {"base": {"num_threads": 1}, "prepare": {"output": str(corpus)},
+    params = {"base": {"num_threads": 1},
               "export": {"student": "tiny", "check_batch": 2, "calibration_clips": 8, **export}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def folders(project, student: str = "tiny") -> list[str]:
+    """The stage's path options, as dvc.yaml passes them."""
+    root, corpus = project
+    return ["--student", str(root / "cache" / "students" / student), "--corpus", str(corpus),
+            "--out", str(root / "cache" / "export" / student)]
 
 
 def test_export_stage_writes_checked_files(project):
     root, _ = project
     write_params(project)
-    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    result = CliRunner().invoke(main, ["--params", "params.yaml", *folders(project)])
     assert result.exit_code == 0, result.output
     out = root / "cache" / "export" / "tiny"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -55,7 +62,7 @@ def test_export_stage_writes_checked_files(project):
 def test_export_stage_fails_when_a_check_fails(project):
     root, _ = project
     write_params(project, formats=["torchscript"], min_cosine_int8=0.999999)
-    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    result = CliRunner().invoke(main, ["--params", "params.yaml", *folders(project)])
     assert result.exit_code != 0
     assert "FAILED" in result.output and "student.int8.ts" in result.output
     assert not json.loads((root / "cache/export/tiny/manifest.json").read_text())["passed"]
@@ -64,8 +71,8 @@ def test_export_stage_fails_when_a_check_fails(project):
 def test_export_stage_rejects_bad_params_and_missing_student(project):
     root, _ = project
     write_params(project, int8_method="fp4")
-    result = CliRunner().invoke(main, ["--params", "params.yaml"])
+    result = CliRunner().invoke(main, ["--params", "params.yaml", *folders(project)])
     assert result.exit_code != 0 and "valid" in result.output
     write_params(project)
-    result = CliRunner().invoke(main, ["--params", "params.yaml", "--student", "nobody"])
+    result = CliRunner().invoke(main, ["--params", "params.yaml", *folders(project, "nobody")])
     assert result.exit_code != 0 and "ssondo train" in result.output

@@ -26,8 +26,8 @@ def _invoke(*args: str):
 def test_prepare_stage_outputs_and_metrics(tmp_path, audio_folder):
     (audio_folder / "broken.wav").write_text("not audio")
     out = tmp_path / "out"
-    params = _params(tmp_path, {"input": str(audio_folder), "output": str(out), "workers": 1})
-    result = _invoke("--params", params)
+    params = _params(tmp_path, {"input": str(audio_folder), "workers": 1})
+    result = _invoke("--params", params, "--output", str(out))
     assert result.exit_code == 0, result.output
     corpus = Corpus(out / "corpus.h5")
     assert len(corpus) == 12 and corpus.sample_rate == 16000
@@ -43,7 +43,7 @@ def test_prepare_stage_outputs_and_metrics(tmp_path, audio_folder):
 
 
 def test_cli_overrides_input_and_output(tmp_path, audio_folder):
-    params = _params(tmp_path, {"input": "nowhere", "output": "nowhere", "workers": 7})
+    params = _params(tmp_path, {"input": "nowhere", "workers": 7})
     out = tmp_path / "elsewhere"
     result = _invoke("--params", params, "--input", str(audio_folder), "--output", str(out), "--workers", "1")
     assert result.exit_code == 0, result.output
@@ -60,8 +60,8 @@ def test_cli_overrides_input_and_output(tmp_path, audio_folder):
     ({}, {"sample_rate": 500}, "audio.sample_rate: must be >= 1000 Hz"),
 ])
 def test_config_errors_are_clean_click_errors(tmp_path, prepare, audio, message):
-    prepare = {"input": str(tmp_path), "output": str(tmp_path / "out"), **prepare}
-    result = _invoke("--params", _params(tmp_path, prepare, audio))
+    prepare = {"input": str(tmp_path), **prepare}
+    result = _invoke("--params", _params(tmp_path, prepare, audio), "--output", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)  # a ClickException, not a traceback
     assert f"Error: {message}" in result.output, result.output
@@ -70,14 +70,14 @@ def test_config_errors_are_clean_click_errors(tmp_path, prepare, audio, message)
 
 def test_run_failures_are_clean_click_errors(tmp_path, audio_folder):
     (audio_folder / "broken.wav").write_text("not audio")
-    params = _params(tmp_path, {"input": str(audio_folder), "output": str(tmp_path / "o"), "workers": 1,
-                                "fail_on_reject": True})
-    result = _invoke("--params", params)
+    params = _params(tmp_path, {"input": str(audio_folder), "workers": 1, "fail_on_reject": True})
+    out = ["--output", str(tmp_path / "o")]
+    result = _invoke("--params", params, *out)
     assert result.exit_code == 1 and "fail_on_reject is true" in result.output
-    result = _invoke("--params", _params(tmp_path, {"input": str(tmp_path / "none")}))
+    result = _invoke("--params", _params(tmp_path, {"input": str(tmp_path / "none")}), *out)
     assert result.exit_code == 1 and "Error: prepare.input:" in result.output
-    result = _invoke("--params", str(tmp_path / "missing.yaml"))
+    result = _invoke("--params", str(tmp_path / "missing.yaml"), *out)
     assert result.exit_code == 1 and "params file" in result.output and "not found" in result.output
     (tmp_path / "list.yaml").write_text("prepare: [1, 2]\n")
-    result = _invoke("--params", str(tmp_path / "list.yaml"))
+    result = _invoke("--params", str(tmp_path / "list.yaml"), *out)
     assert result.exit_code == 1 and "section `prepare` must be a mapping" in result.output

@@ -24,7 +24,6 @@ PARAMS = {
     "base": {"num_threads": 1},
     "audio": {"sample_rate": 16000, "window_seconds": 0.5, "hop_seconds": 0.5},
     "frontend": {"n_mels": 32, "fmax": 8000.0},
-    "prepare": {"output": "cache/corpus"},
     "cluster": {"teacher": "band", "k": 3},
     "train": {"name": "smoke", "teachers": ["band"], "student": "mobilenetv3", "student_options": {"width": 0.1},
               "head_hidden": [32], "sampler": "uniform", "epochs": 2, "epoch_size": 32, "batch_size": 16,
@@ -50,13 +49,19 @@ def _params(project: Path, name: str, cluster: dict | None = None, **train) -> s
     return path.name
 
 
+def _paths(name: str, k: int = 3) -> list[str]:
+    """The stage's path options, as dvc.yaml passes them (relative to the project folder)."""
+    return ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--index", f"cache/clusters/band-k{k}",
+            "--out", f"cache/students/{name}"]
+
+
 def _invoke(project: Path, monkeypatch, *args: str):
     monkeypatch.chdir(project)
     return CliRunner().invoke(cli.main, ["train", *args], catch_exceptions=False)
 
 
 def test_train_stage_writes_student_and_metrics(project, monkeypatch):
-    result = _invoke(project, monkeypatch, "--params", _params(project, "uniform"))
+    result = _invoke(project, monkeypatch, "--params", _params(project, "uniform"), *_paths("smoke"))
     assert result.exit_code == 0, result.output
     out = project / "cache" / "students" / "smoke"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -74,20 +79,20 @@ def test_train_stage_balanced_and_supervised(project, monkeypatch):
     write_index(project / "cache/clusters/band-k3", clip_ids, np.arange(n) % 3, np.zeros(n), np.ones(n),
                 {"store_fingerprint": store_fp})
     result = _invoke(project, monkeypatch, "--params", _params(project, "balanced", sampler="balanced"),
-                     "--name", "balanced", "--epochs", "1")
+                     *_paths("balanced"), "--epochs", "1")
     assert result.exit_code == 0, result.output
     assert (project / "cache/students/balanced/student.pt").exists()
     result = _invoke(project, monkeypatch, "--params", _params(project, "sup"), "--objective", "supervised",
-                     "--name", "sup", "--epochs", "1")
+                     *_paths("sup"), "--epochs", "1")
     assert result.exit_code == 0, result.output
     assert json.loads(torch.load(project / "cache/students/sup/student.pt")["config"])["classes"]
 
 
 def test_train_stage_reports_bad_params_cleanly(project, monkeypatch):
-    result = _invoke(project, monkeypatch, "--params", _params(project, "bad", student="resnet"))
+    result = _invoke(project, monkeypatch, "--params", _params(project, "bad", student="resnet"), *_paths("bad"))
     assert result.exit_code != 0 and "mobilenetv3" in result.output  # lists the valid students
     result = _invoke(project, monkeypatch, "--params", _params(project, "noindex", {"k": 7}, sampler="balanced"),
-                     "--name", "noindex")
+                     *_paths("noindex", k=7))
     assert result.exit_code != 0 and "ssondo cluster" in result.output
 
 
@@ -95,7 +100,7 @@ def test_train_stage_reports_bad_params_cleanly(project, monkeypatch):
 def test_train_stage_never_loads_a_teacher(project, tmp_path):
     log = tmp_path / "audit.json"
     cmd = [sys.executable, str(AUDITED), str(log), "stages.cli", "train", "--params", _params(project, "audited"),
-           "--name", "audited", "--epochs", "1"]
+           *_paths("audited"), "--epochs", "1"]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     run = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -115,12 +120,12 @@ def test_supervised_baseline_takes_its_recipe_from_the_supervised_section(projec
     params = yaml.safe_load((project / name).read_text())
     params["supervised"] = {"epochs": 1, "head_hidden": [8]}
     (project / name).write_text(yaml.safe_dump(params))
-    result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", "--name", "sup")
+    result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", *_paths("sup"))
     assert result.exit_code == 0, result.output
     payload = torch.load(project / "cache/students/sup/student.pt", weights_only=True)
     assert json.loads(payload["metrics"])["epochs"] == 1
     assert json.loads(payload["config"])["head_hidden"] == [8]
     params["supervised"] = {"epochs": 1, "no_such_key": 1}
     (project / name).write_text(yaml.safe_dump(params))
-    result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", "--name", "sup2")
+    result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", *_paths("sup2"))
     assert result.exit_code != 0 and "no_such_key" in result.output
