@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.atomic import atomic_path
 from pipeline.audio.codecs import CODEC_NAMES, CodecError
 from pipeline.audio.decode import DecodeError, decode
 from pipeline.config import check
@@ -271,11 +272,13 @@ def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
                           compression_level=cfg.compression_level)
     try:
         kept = _append_decoded(writer, table, cfg, rejected)
-        pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(report, index=False)
+        with atomic_path(report) as tmp:
+            pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(tmp, index=False)
         _check_outcome(cfg, len(kept), rejected, report)
         manifest = _manifest(table.iloc[kept].reset_index(drop=True), writer.lengths, cfg.sample_rate)
-        manifest.to_parquet(manifest_path(corpus_file), index=False)
-        info = writer.close()
+        with atomic_path(manifest_path(corpus_file)) as tmp:
+            manifest.to_parquet(tmp, index=False)
+        info = writer.close()  # last: a published corpus.h5 always has its complete manifest beside it
     except BaseException:
         writer.abort()
         raise

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pipeline import distributed
+from pipeline.atomic import atomic_path
 from pipeline.audio.augment import mixup, spec_augment
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.config import check, to_dict
@@ -386,10 +386,10 @@ def checkpoint_state(rt: Runtime, epoch: int, step: int, run_fp: str, history: l
 
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temp name, then rename (a crash never leaves a half-written checkpoint)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save whole or not at all: a kill, a full disk or a read-only folder keeps the previous file."""
+    # through a Python file: a full disk raises OSError(ENOSPC) rather than torch's opaque "unexpected pos"
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def try_resume(rt: Runtime, path: Path, run_fp: str) -> tuple[int, int, list]:
