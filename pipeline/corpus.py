@@ -17,6 +17,7 @@ The row-aligned manifest (clip_id, path, duration, labels, split, ...) sits besi
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -172,8 +173,9 @@ class CorpusWriter:
         return CorpusInfo(str(self.path), self.sample_rate, fp, len(lengths), self.sample_format, self.codec)
 
     def abort(self) -> None:
-        """Drop the partial file."""
-        self.file.close()
+        """Drop the partial file (also when closing it fails, as it does on a full disk)."""
+        with contextlib.suppress(OSError):  # dropped anyway; the caller re-raises the error that made it abort
+            self.file.close()
         self.tmp.unlink(missing_ok=True)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.atomic import atomic_path
 from pipeline.audio.codecs import CODEC_NAMES, CodecError
 from pipeline.audio.decode import DecodeError, decode
 from pipeline.config import check
@@ -84,12 +85,57 @@ def _formats(template: str) -> bool:
     return True
 
 
-def scan_folder(folder: Path) -> pd.DataFrame:
-    """Every audio file below `folder` (sorted) as a path relative to it; clip id = that path without extension."""
-    rel = sorted(p.relative_to(folder) for p in folder.rglob("*")
-                 if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    return pd.DataFrame({"path": [r.as_posix() for r in rel],
-                         "clip_id": [r.with_suffix("").as_posix() for r in rel]}, dtype=str)
+def scan_folder(folder: Path, allow_outside: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+    """Audio files below `folder` (sorted, relative to it; clip id = path without extension) and the rejections."""
+    # a link out of the folder is rejected unopened (unless allowed); one inside it, or a loop, is not walked twice
+    root = Path(os.path.realpath(folder))
+    found, rejected, walked, todo = [], [], set(), [folder]
+    while todo:
+        here = todo.pop()
+        if os.path.realpath(here) in walked:  # reached again through links, maybe round a loop
+            continue
+        walked.add(os.path.realpath(here))
+        for entry in _listing(here, folder, rejected):
+            path, kind = Path(entry.path), _kind(entry)
+            if kind is None or (kind == "file" and path.suffix.lower() not in AUDIO_EXTENSIONS):
+                continue
+            if entry.is_symlink() and not _follows(path, kind, folder, root, allow_outside, rejected):
+                continue
+            if kind == "dir":
+                todo.append(path)
+            else:
+                found.append(path.relative_to(folder))
+    found.sort()
+    return (pd.DataFrame({"path": [r.as_posix() for r in found],
+                          "clip_id": [r.with_suffix("").as_posix() for r in found]}, dtype=str),
+            sorted(rejected, key=lambda r: r["path"]))
+
+
+def _listing(here: Path, folder: Path, rejected: list[dict]) -> list[os.DirEntry]:
+    """The entries of folder `here`; none, and an `unreadable` rejection, if it cannot be listed."""
+    try:
+        return list(os.scandir(here))
+    except OSError as exc:
+        rel = here.relative_to(folder).as_posix()
+        rejected.append({"clip_id": rel, "path": rel, "reason": "unreadable", "detail": f"cannot list: {exc}"})
+        return []
+
+
+def _kind(entry: os.DirEntry) -> str | None:
+    """'dir' or 'file', following links (plain entries need no system call); None for a broken link or a loop."""
+    try:
+        return "dir" if entry.is_dir() else "file" if entry.is_file() else None
+    except OSError:
+        return None
+
+
+def _follows(link: Path, kind: str, folder: Path, root: Path, allow: bool, rejected: list[dict]) -> bool:
+    """Whether to follow a link: not out of the root unless allowed (rejected), nor into a folder walked as itself."""
+    rel, real = link.relative_to(folder), Path(os.path.realpath(link))
+    rejection = outside_root(rel.with_suffix("").as_posix(), rel.as_posix(), real, root, allow)
+    if rejection:
+        rejected.append(rejection)
+    return rejection is None and not (kind == "dir" and real.is_relative_to(root))
 
 
 def read_input_manifest(path: Path, template: str) -> pd.DataFrame:
@@ -133,6 +179,14 @@ def _from_audioset(df: pd.DataFrame, template: str) -> pd.DataFrame:
     return df.rename(columns={"positive_labels": "labels"})
 
 
+def outside_root(clip_id: str, path: str, full: Path, root: Path, allow: bool) -> dict | None:
+    """The root rule of manifests and folder scans: the `outside_root` rejection of `full` (None: inside/allowed)."""
+    if allow or full.is_relative_to(root):
+        return None
+    return {"clip_id": clip_id, "path": path, "reason": "outside_root",
+            "detail": f"resolves outside {root}; set prepare.allow_outside_root"}
+
+
 def resolve_paths(df: pd.DataFrame, base: Path, allow_outside: bool) -> tuple[pd.DataFrame, list[dict]]:
     """Make paths absolute under `base`; paths escaping it are rejected unless allowed."""
     # lexical check (`..` collapsed, symlinks kept): the manifest's text must stay under the root,
@@ -141,9 +195,9 @@ def resolve_paths(df: pd.DataFrame, base: Path, allow_outside: bool) -> tuple[pd
     keep, rejected = [], []
     for i, p in enumerate(df["path"]):
         full = Path(os.path.abspath(base / p))
-        if not allow_outside and not full.is_relative_to(base):
-            rejected.append({"clip_id": df["clip_id"].iat[i], "path": p, "reason": "outside_root",
-                             "detail": f"resolves outside {base}; set prepare.allow_outside_root"})
+        rejection = outside_root(df["clip_id"].iat[i], p, full, base, allow_outside)
+        if rejection:
+            rejected.append(rejection)
             continue
         keep.append(i)
         df.iat[i, df.columns.get_loc("path")] = str(full)
@@ -155,11 +209,12 @@ def load_inputs(cfg: PrepareConfig) -> tuple[pd.DataFrame, list[dict]]:
     src = Path(cfg.input)
     if not src.exists():
         raise FileNotFoundError(f"prepare.input: {src} does not exist")
-    if src.is_dir():
-        df, base = scan_folder(src), src
+    if src.is_dir():  # a scan resolves links itself: the lexical check below then only makes paths absolute
+        (df, rejected), base = scan_folder(src, cfg.allow_outside_root), src
     else:
-        df, base = read_input_manifest(src, cfg.path_template), Path(cfg.root or src.parent)
-    df, rejected = resolve_paths(df, base, cfg.allow_outside_root)
+        df, rejected, base = read_input_manifest(src, cfg.path_template), [], Path(cfg.root or src.parent)
+    df, outside = resolve_paths(df, base, cfg.allow_outside_root)
+    rejected += outside
     dup = df["clip_id"].duplicated(keep="first")
     for _, r in df[dup].iterrows():
         rejected.append({"clip_id": r["clip_id"], "path": r["path"], "reason": "duplicate_id",
@@ -217,11 +272,13 @@ def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
                           compression_level=cfg.compression_level)
     try:
         kept = _append_decoded(writer, table, cfg, rejected)
-        pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(report, index=False)
+        with atomic_path(report) as tmp:
+            pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(tmp, index=False)
         _check_outcome(cfg, len(kept), rejected, report)
         manifest = _manifest(table.iloc[kept].reset_index(drop=True), writer.lengths, cfg.sample_rate)
-        manifest.to_parquet(manifest_path(corpus_file), index=False)
-        info = writer.close()
+        with atomic_path(manifest_path(corpus_file)) as tmp:
+            manifest.to_parquet(tmp, index=False)
+        info = writer.close()  # last: a published corpus.h5 always has its complete manifest beside it
     except BaseException:
         writer.abort()
         raise

@@ -34,6 +34,8 @@ def main(params_file: str, input_: str | None, output: str, workers: int | None)
         result = prepare_corpus(cfg)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a full disk or a read-only output: the corpus is published whole or not at all
+        raise click.ClickException(f"prepare: {exc}; no corpus was published in {cfg.output}") from exc
     out = Path(cfg.output)
     size_gb = Path(result.corpus.path).stat().st_size / 1e9
     click.echo(f"prepare: {result.corpus.n_clips} clips, {result.seconds / 3600:.2f} h at {cfg.sample_rate} Hz, "

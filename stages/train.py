@@ -66,10 +66,14 @@ def main(params_file: str, corpus: str, stores: str | None, index: str | None, o
     distributed.init(info, distributed.pick_device(cfg.device))
     try:
         metrics = fit(cfg, train_data, frontend, out, info, log=live_logger(out) if info.is_main else None)
+        if info.is_main:
+            write_json(Path(out) / "metrics.json", metrics)
+    except OSError as exc:  # a full disk or a read-only output: checkpoints and the student are written whole
+        raise click.ClickException(f"train: {exc}; once {out} has space and is writable, run again: it resumes "
+                                   f"from the last complete checkpoint") from exc
     finally:
         distributed.shutdown()
     if info.is_main:
-        write_json(Path(out) / "metrics.json", metrics)
         click.echo(f"train: {Path(out).name}: val cosine {_num(metrics['val_cosine'])} (untrained "
                    f"{_num(metrics['val_cosine_untrained'])}), {metrics['params']:,} params, "
                    f"{_num(metrics['samples_per_s'], '.0f')} samples/s -> {out}/student.pt")

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from tiny_project import copy_project
 
 TINY = {
     "base": {"num_threads": 1},
@@ -26,15 +24,6 @@ TINY = {
 }
 
 
-def deep_update(base: dict, extra: dict) -> dict:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            deep_update(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def run(cmd: list[str], cwd: Path) -> str:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
@@ -44,15 +33,8 @@ def run(cmd: list[str], cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A git + DVC copy of the tracked project files with tiny params, after one `dvc repro`."""
-    dest = tmp_path_factory.mktemp("project")
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    params = deep_update(yaml.safe_load((dest / "params.yaml").read_text()), TINY)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    """A git + DVC copy of the project files with tiny params, after one `dvc repro`."""
+    dest = copy_project(tmp_path_factory.mktemp("project"), TINY)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
         run(cmd, dest)

@@ -11,7 +11,8 @@ import soundfile as sf
 
 from pipeline.audio.decode import decode
 from pipeline.corpus import INT16_SCALE, Corpus
-from pipeline.prepare import PrepareConfig, prepare_corpus, read_input_manifest, summarize_rejections
+from pipeline.prepare import (PrepareConfig, prepare_corpus, read_input_manifest, scan_folder,
+                              summarize_rejections)
 
 RATE = 16000
 
@@ -118,6 +119,22 @@ def test_relative_folder_input(tmp_path, audio_folder, monkeypatch):
     cfg = PrepareConfig(input="audio", output="out", sample_rate=RATE, workers=1)
     result = prepare_corpus(cfg)
     assert result.n_rejected == 0 and result.corpus.n_clips == 12
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, make_tone, monkeypatch):
+    _write_wavs(tmp_path / "d", ["a.wav", "locked/b.wav"], make_tone)
+    scandir = os.scandir
+
+    def denied(path):  # as root, chmod would not stop the listing
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    found, rejected = scan_folder(tmp_path / "d")
+    assert found["clip_id"].tolist() == ["a"]
+    assert [(r["path"], r["reason"]) for r in rejected] == [("locked", "unreadable")]
+    assert "Permission denied" in rejected[0]["detail"]
 
 
 def test_worker_pool_gives_the_same_corpus(tmp_path, audio_folder):

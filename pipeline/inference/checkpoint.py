@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from pipeline.atomic import atomic_path
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import check, parse, to_dict
 
@@ -85,16 +85,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def save_atomic(obj: dict, path: str | Path) -> Path:
-    """torch.save to a temp name, then rename: a crash or a full disk never leaves a half-written file behind."""
+    """torch.save whole or not at all: a kill, a full disk or a read-only folder keeps the previous file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # through a Python file: a full disk raises OSError(ENOSPC) rather than torch's opaque "unexpected pos"
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
     return path
 
 

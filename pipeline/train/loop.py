@@ -128,6 +128,12 @@ def fit(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig, out_dir: 
     start, step, history = try_resume(rt, ckpt, run_fp)
     if start == 0:
         history = [{"epoch": 0, **evaluate_cosine(cfg, rt, data)}]  # the untrained student
+    elif info.is_main:
+        # flushed so that it shows before the next epoch ends, also when piped (dvc repro, nohup)
+        print(f"train: resuming from {ckpt} after epoch {start} of {cfg.epochs}", flush=True)
+        if log is not None:  # the live curves start empty: give them back the finished epochs
+            for row in history[1:]:
+                log(row)
     for epoch in range(start, cfg.epochs):
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         loss, step, speed = run_epoch(cfg, rt, data, epoch, step)

@@ -1,4 +1,5 @@
-"""Untrusted files: pickles never run code, every torch.load is weights_only, manifest paths stay under the root."""
+"""Untrusted files: pickles never run code, every torch.load is weights_only, manifest paths and folder scans stay
+under the root."""
 from __future__ import annotations
 
 import ast
@@ -13,6 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from pipeline.audio.decode import decode
 from pipeline.corpus import Corpus
 from pipeline.inference.checkpoint import read_checkpoint
 from pipeline.prepare import PrepareConfig, prepare_corpus
@@ -151,3 +153,46 @@ def test_audioset_ids_cannot_climb_out_of_the_root(tmp_path, make_tone):
     assert rejected["reason"].tolist() == ["outside_root", "outside_root"]
     assert result.corpus.n_clips == 1
     assert np.isfinite(Corpus(tmp_path / "corpus" / "corpus.h5").clip(0)).all()
+
+
+@pytest.fixture
+def linked_folder(tmp_path, make_tone) -> Path:
+    """A folder to scan whose links lead out of it (to a file, an audio file, a folder) and round in loops."""
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (root / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    sf.write(root / "sub" / "good.wav", make_tone(500.0, 0.3, 16000), 16000)
+    sf.write(elsewhere / "real.wav", make_tone(900.0, 0.3, 16000), 16000)
+    links = {"passwd.wav": "/etc/passwd", "outside.wav": elsewhere / "real.wav", "ext": elsewhere,
+             "inner.wav": root / "sub" / "good.wav", "sub/up": root, "sub/again": root / "sub",
+             "loop.wav": root / "loop.wav", "ring_a.wav": root / "ring_b.wav", "ring_b.wav": root / "ring_a.wav"}
+    for name, target in links.items():
+        os.symlink(target, root / name)
+    os.symlink(elsewhere, elsewhere / "self")  # a loop outside, walked only when leaving the root is allowed
+    return root
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_folder_scans_stay_inside_the_root(tmp_path, linked_folder, monkeypatch, allow):
+    """Links that leave the scanned folder are rejected, unopened, unless allowed; loops of links end."""
+    decoded = []
+
+    def recording_decode(path, rate):
+        decoded.append(os.path.realpath(path))
+        return decode(path, rate)
+
+    monkeypatch.setattr("pipeline.prepare.decode", recording_decode)
+    cfg = PrepareConfig(input=str(linked_folder), output=str(tmp_path / "corpus"), sample_rate=16000, workers=1,
+                        allow_outside_root=allow)
+    prepare_corpus(cfg)
+    kept = Corpus(tmp_path / "corpus" / "corpus.h5").manifest()["clip_id"].tolist()
+    rejected = pd.read_csv(tmp_path / "corpus" / "rejected.csv")
+    reasons = dict(zip(rejected["clip_id"], rejected["reason"]))
+    if allow:
+        assert kept == ["ext/real", "inner", "outside", "sub/good"]
+        assert reasons == {"passwd": "unreadable"}  # opened, since allowed, and found not to be audio
+        return
+    assert kept == ["inner", "sub/good"]
+    assert reasons == {"ext": "outside_root", "outside": "outside_root", "passwd": "outside_root"}
+    assert "allow_outside_root" in rejected["detail"].iat[0]
+    assert all(Path(p).is_relative_to(linked_folder.resolve()) for p in decoded), decoded
