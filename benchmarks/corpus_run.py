@@ -81,7 +81,7 @@ def run_params(args: argparse.Namespace) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["base"]["num_threads"] = args.threads
     params["audio"].update(window_seconds=10.0, hop_seconds=10.0)
-    params["prepare"].update(input="source/manifest.csv", output="corpus", codec=args.codec_store, workers=0)
+    params["prepare"].update(input="source/manifest.csv", codec=args.codec_store, workers=0)
     params["embed"].update(teachers=[args.teacher], workers=1)
     params["cluster"].update(teacher=args.teacher, k=args.k, sweep=[])
     params["train"].update(name="student", teachers=[args.teacher], epochs=args.epochs, epoch_size=args.epoch_size,
@@ -156,11 +156,14 @@ def main(argv: list[str] | None = None) -> None:
     state_file = work / "steps.json"
     steps = _json(state_file)
     (work / "params.yaml").write_text(yaml.safe_dump(run_params(args), sort_keys=False))
-    plan = [("prepare", ["--params", "params.yaml"], work / "corpus" / "corpus.h5"),
-            ("embed", ["--params", "params.yaml", "--teacher", args.teacher],
+    index = f"cache/clusters/{args.teacher}-k{args.k}"
+    data = ["--corpus", "corpus", "--stores", "cache/embeddings"]  # the folders, as dvc.yaml would pass them
+    plan = [("prepare", ["--params", "params.yaml", "--output", "corpus"], work / "corpus" / "corpus.h5"),
+            ("embed", ["--params", "params.yaml", "--teacher", args.teacher, *data],
              work / "cache" / "embeddings" / args.teacher / "report.json"),
-            ("cluster", ["--params", "params.yaml"], work / "cache" / "clusters" / f"{args.teacher}-k{args.k}"),
-            ("train", ["--params", "params.yaml"], work / "cache" / "students" / "student" / "metrics.json")]
+            ("cluster", ["--params", "params.yaml", *data, "--out", index], work / index),
+            ("train", ["--params", "params.yaml", *data, "--index", index, "--out", "cache/students/student"],
+             work / "cache" / "students" / "student" / "metrics.json")]
     if "generate" not in steps:
         steps["generate"] = generate(work / "source", args.clips, args.codec, args.workers)
         state_file.write_text(json.dumps(steps, indent=1))

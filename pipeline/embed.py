@@ -31,8 +31,8 @@ class EmbedConfig:
 
     teacher: str = "aisfx"
     teacher_options: dict = field(default_factory=dict)
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
+    window_seconds: float = 2.0
+    hop_seconds: float = 1.0
     last_window: Literal["pad", "drop"] = "pad"
     dtype: Literal["float16", "float32"] = "float16"
     batch_size: int = 16

@@ -34,7 +34,7 @@ class ExportConfig:
     student: str = "demo"
     formats: tuple[Literal["torchscript", "onnx"], ...] = ("torchscript", "onnx")
     quantize: bool = True
-    int8_method: str = "static"
+    int8_method: str = "dynamic"
     calibration_clips: int = 64
     check_batch: int = 4
     min_cosine_fp32: float = 0.999

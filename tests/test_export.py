@@ -27,7 +27,8 @@ def exported(trained, tmp_path_factory):
     """TorchScript + ONNX + static int8 exports, with their manifest."""
     model, calibration = trained
     out = tmp_path_factory.mktemp("export")
-    return out, export_student(model, out, ExportConfig(student="tiny", check_batch=2), calibration)
+    return out, export_student(model, out, ExportConfig(student="tiny", check_batch=2, int8_method="static"),
+                               calibration)
 
 
 def eager(model, audio: np.ndarray) -> np.ndarray:
@@ -91,7 +92,8 @@ def test_dynamic_int8_and_strict_thresholds_fail(trained, tmp_path):
 
 def test_static_int8_fails_an_impossible_threshold(trained, tmp_path):
     model, calibration = trained
-    cfg = ExportConfig(formats=(), min_cosine_int8=0.999999, check_batch=2, calibration_clips=4)
+    cfg = ExportConfig(formats=(), int8_method="static", min_cosine_int8=0.999999, check_batch=2,
+                       calibration_clips=4)
     manifest = export_student(model, tmp_path, cfg, calibration[:4])
     assert not manifest["passed"]
     with pytest.raises(ExportCheckError, match="cosine"):
@@ -139,5 +141,5 @@ class BiasFreeFunctionalConv(torch.nn.Module):
 def test_unquantisable_student_fails_clearly(tmp_path):
     audio = noise_audio(2, 400, seed=0)
     with pytest.raises(ExportError, match="int8_method"):
-        save_int8(BiasFreeFunctionalConv(), ExportConfig(student="odd"), audio, torch.from_numpy(audio[:1]),
-                  tmp_path / "x.ts")
+        save_int8(BiasFreeFunctionalConv(), ExportConfig(student="odd", int8_method="static"), audio,
+                  torch.from_numpy(audio[:1]), tmp_path / "x.ts")

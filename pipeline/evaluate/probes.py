@@ -34,9 +34,9 @@ class ProbeConfig:
     """How probes are fitted; `linear` is scikit-learn's logistic regression, the others train in torch."""
 
     probe: ProbeKind = "linear"
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
     val_fraction: float = 0.2
-    c_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
+    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
     max_iter: int = 1000
     hidden: int = 256
     epochs: int = 200

@@ -37,7 +37,7 @@ class EvaluateConfig:
     projected: bool = True
     logmel: bool = True
     logmel_mels: int = 128
-    window_seconds: float = 10.0
+    window_seconds: float = 2.0
     batch_size: int = 16
     n_folds: int = 5
     untrained_seed: int = 0

@@ -242,7 +242,7 @@ def _fingerprint(ids: pd.Series, paths: np.ndarray, classes: tuple[str, ...], la
 
 
 def demo_tasks(root: str, n_folds: int = 5) -> tuple[TaskConfig, ...]:
-    """The built-in demo tasks under `root` (e.g. cache/tasks): grouped k-fold by instrument program or voice."""
+    """The built-in demo tasks under `root` (`paths.tasks`): grouped k-fold by instrument program or voice."""
     names = ("sound_event", "instrument_family", "language_id", "spoken_word_noise", "drum_piece")
     return tuple(TaskConfig(name=n, path=str(Path(root) / n / "manifest.csv"), protocol="group_kfold",
                             n_folds=n_folds) for n in names)

@@ -79,7 +79,10 @@ def tiny_config(**overrides) -> TrainConfig:
     """A tiny, CPU, single-process, deterministic training config (width-0.1 MobileNetV3)."""
     base = dict(student="mobilenetv3", student_options={"width": 0.1}, head_hidden=(32,), sampler="uniform",
                 epochs=2, epoch_size=64, batch_size=16, lr=3e-3, warmup_epochs=0.0, workers=0, device="cpu",
-                bf16=False, val_max_rows=64, memory_budget_gb=1.0, block_chunks=2)
+                bf16=False, val_max_rows=64, memory_budget_gb=1.0, block_chunks=2,
+                # the clip-target recipe with augmentation, so every branch of the loop runs
+                loss="cosine", target="clip", mixup_alpha=0.3, time_masks=2, freq_masks=2, cache_logmels=False,
+                channels_last=False)
     base.update(overrides)
     return TrainConfig(**base)
 

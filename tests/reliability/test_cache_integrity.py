@@ -26,8 +26,8 @@ PARAMS = {
     "cluster": {"teacher": "band", "k": 3, "init_size": 20, "batch_size": 8, "chunk_rows": 8, "passes": 1,
                 "metric_sample": 0, "map_sample": 12},
     "train": {"name": "s", "teachers": ["band"], "student_options": {"width": 0.1}, "head_hidden": [16],
-              "sampler": "balanced", "epochs": 1, "epoch_size": 32, "batch_size": 16, "workers": 0, "device": "cpu",
-              "val_max_rows": 16},
+              "sampler": "balanced", "target": "clip", "cache_logmels": False, "epochs": 1, "epoch_size": 32,
+              "batch_size": 16, "workers": 0, "device": "cpu", "val_max_rows": 16},
 }
 WINDOW = 8000  # 0.5 s at 16 kHz
 

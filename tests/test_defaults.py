@@ -1,0 +1,75 @@
+"""One set of defaults: every stage dataclass's default equals the value params.yaml gives the same key."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.audio.logmel import LogMelConfig
+from pipeline.cluster.config import ClusterConfig
+from pipeline.config import parse
+from pipeline.demo.config import DemoConfig
+from pipeline.embed import EmbedConfig
+from pipeline.evaluate.probes import ProbeConfig
+from pipeline.evaluate.suite import EvaluateConfig
+from pipeline.export import ExportConfig
+from pipeline.prepare import PrepareConfig
+from pipeline.train.config import TrainConfig
+
+PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+
+# dataclass -> (its params section, keys of that section the stage reads itself, fields without a default,
+#               fields the stage fills from another section: field -> that key, or None where it varies per item)
+SECTIONS = {
+    DemoConfig: ("demo", (), {}, {}),
+    PrepareConfig: ("prepare", (), {"input": "in", "output": "out"}, {"sample_rate": "audio.sample_rate"}),
+    EmbedConfig: ("embed", ("teachers", "options"), {"teacher": "aisfx"},
+                  {"window_seconds": "audio.window_seconds", "hop_seconds": "audio.hop_seconds",
+                   "last_window": "audio.last_window", "teacher_options": None}),
+    ClusterConfig: ("cluster", ("sweep",), {}, {}),
+    TrainConfig: ("train", ("name", "teachers"), {}, {}),
+    EvaluateConfig: ("evaluate", ("probe",), {}, {"window_seconds": "audio.window_seconds", "teacher_options": None}),
+    ProbeConfig: ("evaluate.probe", (), {}, {}),
+    ExportConfig: ("export", (), {}, {}),
+    LogMelConfig: ("frontend", (), {}, {"sample_rate": "audio.sample_rate"}),
+}
+
+
+def value(key: str):
+    """The params.yaml value at a dotted key."""
+    node = PARAMS
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def disagreements(cls: type) -> list[str]:
+    """`key: default -> params value` for every key whose dataclass default differs from params.yaml."""
+    name, stage_keys, required, supplied = SECTIONS[cls]
+    data = {k: v for k, v in value(name).items() if k not in stage_keys}
+    data.update({field: value(key) for field, key in supplied.items() if key is not None})
+    from_params, from_defaults = parse(cls, {**data, **required}, name), cls(**required)
+    return [f"{name}.{key}: {getattr(from_defaults, key)!r} -> {getattr(from_params, key)!r}" for key in data
+            if getattr(from_params, key) != getattr(from_defaults, key)]
+
+
+@pytest.mark.parametrize("cls", list(SECTIONS), ids=lambda c: c.__name__)
+def test_dataclass_defaults_are_the_params_values(cls):
+    assert disagreements(cls) == []
+
+
+@pytest.mark.parametrize("cls", list(SECTIONS), ids=lambda c: c.__name__)
+def test_every_field_with_a_default_is_a_params_key(cls):
+    """A default that params.yaml does not show would be a second, hidden source."""
+    name, _, required, supplied = SECTIONS[cls]
+    shown = set(value(name)) | set(required) | set(supplied)
+    hidden = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in shown]
+    assert hidden == [], f"{cls.__name__} defaults not in params.yaml `{name}`: {hidden}"
+
+
+def test_the_check_sees_a_disagreement(monkeypatch):
+    monkeypatch.setitem(PARAMS["train"], "epochs", PARAMS["train"]["epochs"] + 1)
+    assert disagreements(TrainConfig) == [f"train.epochs: {PARAMS['train']['epochs'] - 1} -> "
+                                          f"{PARAMS['train']['epochs']}"]
