@@ -100,11 +100,18 @@ class LogMel(nn.Module):
         """Number of output frames for `n_samples` input samples."""
         return self.cfg.frames_for(n_samples)
 
+    def power(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, freqs, frames) power spectrum of (batch, samples) waveforms."""
+        if not torch.jit.is_scripting():  # TorchScript cannot compile the exporter check (nor needs it)
+            if torch.onnx.is_in_onnx_export():  # the ONNX exporter has no complex type: real/imag pairs there only
+                spec = torch.stft(waveforms, self.n_fft, hop_length=self.hop_length, window=self.window, center=True,
+                                  pad_mode="constant", return_complex=False)
+                return spec.pow(2).sum(-1)
+        spec = torch.view_as_real(torch.stft(waveforms, self.n_fft, hop_length=self.hop_length, window=self.window,
+                                             center=True, pad_mode="constant", return_complex=True))
+        return spec.pow(2).sum(-1)  # (batch, freqs, frames, 2) -> power
+
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Log-mel spectrogram of a batch of waveforms."""
-        # real/imag output (deprecated in eager torch) because the ONNX exporter has no complex types
-        spec = torch.stft(waveforms, self.n_fft, hop_length=self.hop_length, window=self.window,
-                          center=True, pad_mode="constant", return_complex=False)  # (batch, freqs, frames, 2)
-        power = spec.pow(2).sum(-1)  # (batch, freqs, frames)
-        mel = torch.matmul(self.fbank, power)  # (batch, mels, frames)
+        mel = torch.matmul(self.fbank, self.power(waveforms))  # (batch, mels, frames)
         return (torch.log(mel + self.log_offset) - self.mean) / self.std

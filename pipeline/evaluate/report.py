@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 KINDS = ("teacher", "student", "student_projected", "supervised", "untrained", "baseline")
 
@@ -143,8 +144,8 @@ def flat_metrics(df: pd.DataFrame) -> dict[str, float]:
 def plot_scores(df: pd.DataFrame, path: Path) -> None:
     """Left: per-task grouped bars with CI error bars; right: average score vs parameters (log x)."""
     tasks = task_names_of(df)
-    fig = Figure(figsize=(6 + 1.2 * len(tasks), 4.5), layout="constrained")
-    bars, size = fig.subplots(1, 2, width_ratios=[max(2, len(tasks)), 2])
+    fig = Figure(figsize=(7 + 1.2 * len(tasks), 4.5), layout="constrained")
+    bars, size = fig.subplots(1, 2, width_ratios=[max(2, len(tasks)), 3])
     width = 0.8 / max(1, len(df))
     for i, (_, r) in enumerate(df.iterrows()):
         means = [100 * r[t] for t in tasks]
@@ -153,19 +154,54 @@ def plot_scores(df: pd.DataFrame, path: Path) -> None:
     bars.set_xticks(np.arange(len(tasks)), tasks, rotation=20, ha="right")
     bars.set_ylabel("score (%)")
     bars.legend(fontsize="small")
+    plot_size(size, df)
+    fig.savefig(path, dpi=120)
+
+
+def plot_size(ax, df: pd.DataFrame) -> None:
+    """Average score against parameters (log x, ticks as 400k / 4.7M); baselines without parameters as lines."""
     has_size = df["params"].notna() & (df["params"].astype(float) > 0)
     sized = df[has_size]
-    size.scatter(sized["params"].astype(float), 100 * sized["average"])
-    for _, r in sized.iterrows():
-        size.annotate(r["model"], (float(r["params"]), 100 * r["average"]), fontsize="small")
+    x, y = sized["params"].astype(float).to_numpy(), 100 * sized["average"].to_numpy(dtype=float)
+    ax.scatter(x, y)
+    span = max(np.ptp(100 * df["average"].to_numpy(dtype=float)), 1.0)
+    for xi, yi, h, name in zip(x, y, label_heights(x, y, 0.06 * span), sized["model"]):
+        ax.annotate(name, (xi, yi), xytext=(xi * 1.15, h), va="center", fontsize="small",
+                    arrowprops=dict(arrowstyle="-", linewidth=0.5, color="grey") if h != yi else None)
     for _, r in df[~has_size].iterrows():  # parameter-free baselines: a reference line instead of a point
-        size.axhline(100 * r["average"], linestyle="--", color="grey", linewidth=1)
-        size.annotate(r["model"], (0.01, 100 * r["average"]), xycoords=("axes fraction", "data"), fontsize="small")
+        ax.axhline(100 * r["average"], linestyle="--", color="grey", linewidth=1)
+        ax.annotate(f"{r['model']} (no parameters)", (0.98, 100 * r["average"]), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize="small", color="grey")
     if len(sized):  # a log axis needs at least one positive value
-        size.set_xscale("log")
-    size.set_xlabel("parameters")
-    size.set_ylabel("average score (%)")
-    fig.savefig(path, dpi=120)
+        ax.set_xscale("log")
+        ax.set_xlim(x.min() / 2, x.max() * 4)  # room for the labels right of the points
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human_count(v)))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log ticks would print 2x10^5, 3x10^5 ... over each other
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("average score (%)")
+
+
+def label_heights(x: np.ndarray, y: np.ndarray, gap: float) -> np.ndarray:
+    """A text height per point: its own y, moved up until it is `gap` from the texts of points at the same x.
+
+    Points that share a size (a student and its projection) would otherwise print their names over each other.
+    """
+    heights = np.array(y, dtype=float)
+    placed: dict[float, list[float]] = {}
+    for i in np.lexsort((y, x)):
+        row = placed.setdefault(float(x[i]), [])
+        while any(abs(heights[i] - other) < gap for other in row):
+            heights[i] += gap
+        row.append(heights[i])
+    return heights
+
+
+def human_count(v: float) -> str:
+    """400000 -> 400k, 4690000 -> 4.7M (tick labels)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    return f"{v:.0f}"
 
 
 def plot_data(df: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.evaluate.report import ModelRow, gap_closed, results_table, retention, write_report
+from pipeline.evaluate.report import (ModelRow, gap_closed, human_count, label_heights, results_table, retention,
+                                      write_report)
 
 ROWS = [
     ModelRow("teacher", "teacher", {"A": (0.9, 0.02), "B": (0.7, 0.04)}, params=90_000_000, macs=50e9),
@@ -63,3 +65,11 @@ def test_bad_rows():
         results_table([ROWS[0], ROWS[0]])
     with pytest.raises(ValueError, match="not among the models"):
         results_table([ROWS[1]])
+
+
+def test_size_plot_labels_of_one_size_do_not_overlap():
+    x, y = np.array([4e5, 4e5, 4e5, 4.7e6]), np.array([52.6, 52.7, 35.3, 58.2])
+    heights = label_heights(x, y, gap=1.5)
+    same = np.sort(heights[:3])
+    assert np.diff(same).min() >= 1.5 and heights[3] == 58.2 and heights[2] == 35.3
+    assert [human_count(v) for v in (396944, 4.69e6, 950)] == ["397k", "4.69M", "950"]

@@ -61,7 +61,7 @@ def test_export_stage_writes_checked_files(project):
 
 def test_export_stage_fails_when_a_check_fails(project):
     root, _ = project
-    write_params(project, formats=["torchscript"], min_cosine_int8=0.999999)
+    write_params(project, formats=["torchscript"], int8_method="static", min_cosine_int8=0.999999)
     result = CliRunner().invoke(main, ["--params", "params.yaml", *folders(project)])
     assert result.exit_code != 0
     assert "FAILED" in result.output and "student.int8.ts" in result.output
