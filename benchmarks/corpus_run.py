@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     steps = _json(state_file)
     (work / "params.yaml").write_text(yaml.safe_dump(run_params(args), sort_keys=False))
     index = f"cache/clusters/{args.teacher}-k{args.k}"
-    data = ["--corpus", "corpus", "--stores", "cache/embeddings"]  # the folders, as dvc.yaml would pass them
+    data = ["--corpus", "corpus", "--embeddings", "cache/embeddings"]  # the folders, as dvc.yaml would pass them
     plan = [("prepare", ["--params", "params.yaml", "--output", "corpus"], work / "corpus" / "corpus.h5"),
-            ("embed", ["--params", "params.yaml", "--teacher", args.teacher, *data],
+            ("embed", ["--params", "params.yaml", "--teacher", args.teacher, "--corpus", "corpus", "--stores",
+                       "cache/embeddings", "--out", f"cache/embeddings/{args.teacher}"],
              work / "cache" / "embeddings" / args.teacher / "report.json"),
             ("cluster", ["--params", "params.yaml", *data, "--out", index], work / index),
             ("train", ["--params", "params.yaml", *data, "--index", index, "--out", "cache/students/student"],

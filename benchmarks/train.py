@@ -137,7 +137,7 @@ def setup(args: argparse.Namespace) -> tuple[TrainConfig, TrainData, Runtime]:
     teachers = list(data.pop("teachers", ["aisfx"]))
     cfg = parse(TrainConfig, data, "train")
     corpus = Corpus(args.corpus)
-    train_data = load_data(cfg, params, teachers, corpus, args.stores, None)
+    train_data = load_data(cfg, params, teachers, corpus, args.embeddings, None)
     rt = setup_runtime(cfg, train_data, frontend_config(params, corpus.sample_rate), distributed.DistInfo())
     return cfg, train_data, rt
 
@@ -147,7 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--corpus", default="cache/corpus/corpus.h5")
-    parser.add_argument("--stores", default="cache/embeddings", help="store root (paths.stores)")
+    parser.add_argument("--embeddings", default="cache/embeddings", help="the embed stage's pointers (paths.embeddings)")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per feed (after warm-up)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="DataLoader processes")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -285,9 +286,13 @@ def teacher_dir(root: str, teacher: str) -> str:
 def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
     """Record in `<out_dir>/store.json` which store (relative to out_dir) is the current one."""
     fs, root = fsspec.core.url_to_fs(out_dir)
-    rel = store.url[len(out_dir.rstrip("/")) + 1:] if store.url.startswith(out_dir.rstrip("/") + "/") else store.url
+    if store.url.startswith(out_dir.rstrip("/") + "/"):
+        rel = store.url[len(out_dir.rstrip("/")) + 1:]
+    else:  # a store elsewhere (a shared root): a URL, or an absolute path that does not depend on the cwd
+        rel = store.url if "://" in store.url else os.path.abspath(store.url)
     body = {"store": rel, "store_fingerprint": store.fingerprint, "teacher": store.attrs.get("teacher"),
             "corpus_fingerprint": store.attrs.get("corpus_fingerprint"), "dim": store.dim}
+    fs.makedirs(root, exist_ok=True)
     with fs.open(f"{root}/{POINTER}", "w") as f:
         json.dump(body, f, indent=2)
 

@@ -16,9 +16,9 @@ from stages.params import params_option, read_params, section, set_threads
 @click.option("--k", type=int, default=None, help="Number of clusters (overrides cluster.k).")
 @click.option("--teacher", default=None, help="Which teacher's store to cluster (overrides cluster.teacher).")
 @click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
-@click.option("--stores", required=True, help="Store root (folder or fsspec URL) holding <stores>/<teacher>/.")
+@click.option("--embeddings", required=True, help="Folder of the embed stage's <teacher>/store.json pointers.")
 @click.option("--out", required=True, help="Output folder of the index.")
-def main(params_file: str, k: int | None, teacher: str | None, corpus: str, stores: str, out: str) -> None:
+def main(params_file: str, k: int | None, teacher: str | None, corpus: str, embeddings: str, out: str) -> None:
     """Cluster the clip embeddings of one teacher's store and write row-aligned sampling weights."""
     params = read_params(params_file)
     set_threads(params)
@@ -29,7 +29,7 @@ def main(params_file: str, k: int | None, teacher: str | None, corpus: str, stor
     try:
         source = Corpus(corpus)
         manifest = source.manifest()
-        store = open_current(teacher_dir(stores, cfg.teacher), source.fingerprint)
+        store = open_current(teacher_dir(embeddings, cfg.teacher), source.fingerprint)
         result = build_index(store, manifest, cfg, source.fingerprint)
     except (CorpusError, StoreError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -1,6 +1,8 @@
 """`ssondo embed`: run a teacher once over the corpus into a cached, resumable embedding store."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from pipeline import distributed
@@ -50,8 +52,10 @@ def checked_teachers(teachers: object, options: object) -> tuple[list, dict]:
 @params_option
 @click.option("--teacher", default=None, help="Teacher name from embed.teachers (default: the first).")
 @click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
-@click.option("--stores", required=True, help="Store root (folder or fsspec URL); writes <stores>/<teacher>/.")
-def main(params_file: str, teacher: str | None, corpus: str, stores: str) -> None:
+@click.option("--stores", required=True,
+              help="Store root (folder or fsspec URL, may be shared); the store goes to <stores>/<teacher>/stores/.")
+@click.option("--out", required=True, help="Local folder for store.json (which store this run used) and report.json.")
+def main(params_file: str, teacher: str | None, corpus: str, stores: str, out: str) -> None:
     """Run one teacher over every window of the corpus into a sharded Zarr store (resumable, DDP-aware)."""
     params = read_params(params_file)
     set_threads(params)
@@ -65,18 +69,17 @@ def main(params_file: str, teacher: str | None, corpus: str, stores: str) -> Non
         corpus = Corpus(corpus)
     except CorpusError as exc:
         raise click.ClickException(str(exc)) from exc
-    out = teacher_dir(stores, teacher)
     info = distributed.discover()
     distributed.init(info, distributed.pick_device(cfg.device))
     try:
-        result = extract(cfg, model, corpus, out, info)
+        result = extract(cfg, model, corpus, teacher_dir(stores, teacher), info)
     except (StoreError, LockHeld) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         distributed.shutdown()
     if info.is_main:
         write_pointer(out, EmbeddingStore.open(result.url))
-        write_json(f"{out}/report.json", result.report)  # also when reused: it may point at another store now
+        write_json(Path(out) / "report.json", result.report)  # also when reused: it may point at another store now
         state = "reused (already complete)" if result.reused else "written"
         click.echo(f"embed: store {result.url} {state}: {result.report.get('clips')} clips, "
                    f"{result.report.get('windows')} windows, NaN rows {result.report.get('nan_rows')}")

@@ -21,29 +21,29 @@ def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
     return parse(LogMelConfig, dict(params.get("frontend") or {}, sample_rate=sample_rate), "frontend")
 
 
-def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus, stores: str | None,
+def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus, embeddings: str | None,
               index: str | None):
-    """Corpus + targets (from `<stores>/<teacher>` for each teacher) + the balanced index at `index`."""
+    """Corpus + targets (the store `<embeddings>/<teacher>/store.json` names, per teacher) + the index at `index`."""
     window = int(round(float((params.get("audio") or {}).get("window_seconds", 10.0)) * corpus.sample_rate))
     if cfg.objective == "supervised":
         return supervised_data(cfg, corpus, window)
-    if stores is None:
-        raise ValueError("train: distillation reads teacher targets: pass --stores (the store root)")
+    if embeddings is None:
+        raise ValueError("train: distillation reads teacher targets: pass --embeddings (the embed stage's folder)")
     from pipeline.cluster.index import load_index
-    opened = [open_current(teacher_dir(stores, t), corpus.fingerprint) for t in teachers]
+    opened = [open_current(teacher_dir(embeddings, t), corpus.fingerprint) for t in teachers]
     return distill_data(cfg, corpus, opened, window, index, load_index)
 
 
 @click.command("train")
 @params_option
 @click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
-@click.option("--stores", default=None, help="Store root (folder or fsspec URL) holding <stores>/<teacher>/.")
+@click.option("--embeddings", default=None, help="Folder of the embed stage's <teacher>/store.json pointers.")
 @click.option("--index", default=None, help="Balanced sampling index folder (`ssondo cluster --out`).")
 @click.option("--out", required=True, help="Output folder of the student (student.pt, checkpoint.pt, metrics).")
 @click.option("--objective", type=click.Choice(["distill", "supervised"]), default=None,
               help="distill from cached targets, or supervised on corpus labels (baseline).")
 @click.option("--epochs", type=int, default=None, help="Override train.epochs.")
-def main(params_file: str, corpus: str, stores: str | None, index: str | None, out: str, objective: str | None,
+def main(params_file: str, corpus: str, embeddings: str | None, index: str | None, out: str, objective: str | None,
          epochs: int | None) -> None:
     """Train a student + projection head on cached teacher embeddings; no teacher is loaded."""
     params = read_params(params_file)
@@ -58,7 +58,7 @@ def main(params_file: str, corpus: str, stores: str | None, index: str | None, o
     try:
         source = Corpus(corpus)
         cfg = parse(TrainConfig, data, "train")
-        train_data = load_data(cfg, params, teachers, source, stores, index)
+        train_data = load_data(cfg, params, teachers, source, embeddings, index)
         frontend = frontend_config(params, source.sample_rate)
     except (ConfigError, CorpusError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

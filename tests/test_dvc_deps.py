@@ -133,8 +133,8 @@ def test_closure_follows_imports_inside_functions_and_package_inits():
 
 def test_train_depends_on_every_store_it_reads():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    deps = [d.replace("${paths.stores}", params["paths"]["stores"]).replace("${cluster.teacher}",
-                                                                           params["cluster"]["teacher"])
+    root = params["paths"]["embeddings"]
+    deps = [d.replace("${paths.embeddings}", root).replace("${cluster.teacher}", params["cluster"]["teacher"])
             for d in STAGES["train"]["deps"]]
     for teacher in params["train"]["teachers"]:
-        assert f"{params['paths']['stores']}/{teacher}/store.json" in deps, f"train reads {teacher}'s store"
+        assert f"{root}/{teacher}/store.json" in deps, f"train reads {teacher}'s store"

@@ -120,6 +120,7 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 @pytest.mark.slow
 def test_a_second_clone_trains_from_the_first_clones_stores(project: Path, tmp_path: Path):
     """`paths.stores` pointed at another checkout's store root: `dvc repro train` embeds no window."""
+    import json
     run(["git", "add", "-A"], project)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock", "--allow-empty"], project)
     clone = tmp_path / "clone"
@@ -132,5 +133,7 @@ def test_a_second_clone_trains_from_the_first_clones_stores(project: Path, tmp_p
     out = run(["dvc", "repro", "train"], clone)
     assert "reused (already complete)" in out, out[-3000:]
     assert snapshot(shared / "aisfx" / "stores") == before  # not a byte of any store was written
-    assert not (clone / "cache" / "embeddings").exists()
+    assert not (clone / "cache" / "embeddings" / "aisfx" / "stores").exists()  # only the pointer is local
+    pointer = json.loads((clone / "cache" / "embeddings" / "aisfx" / "store.json").read_text())
+    assert pointer["store"].startswith(str(shared / "aisfx" / "stores"))
     assert (clone / "cache" / "students" / "demo" / "student.pt").exists()

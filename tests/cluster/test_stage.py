@@ -29,7 +29,7 @@ def toy_store(tiny_corpus, tmp_path, monkeypatch) -> EmbeddingStore:
 
 def folders(tmp_path, out: str = "cache/clusters/toy-k3") -> list[str]:
     """The stage's path options, as dvc.yaml passes them."""
-    return ["--corpus", str(tmp_path / "corpus"), "--stores", "cache/embeddings", "--out", out]
+    return ["--corpus", str(tmp_path / "corpus"), "--embeddings", "cache/embeddings", "--out", out]
 
 
 def test_stage_writes_index(toy_store, tiny_corpus, tmp_path):

@@ -71,5 +71,5 @@ def train_inputs(project: Path, n: int = 24) -> None:
 
 def train_args(name: str) -> list[str]:
     """`ssondo train`'s folder options for the TRAIN layout (as dvc.yaml passes them), writing students/<name>."""
-    return ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--index", "cache/clusters/band-k3",
+    return ["--corpus", "cache/corpus", "--embeddings", "cache/embeddings", "--index", "cache/clusters/band-k3",
             "--out", f"cache/students/{name}"]

@@ -33,8 +33,8 @@ WINDOW = 8000  # 0.5 s at 16 kHz
 
 
 FOLDERS = {  # each stage's path options, as dvc.yaml passes them
-    "cluster": ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--out", "cache/clusters/band-k3"],
-    "train": ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--index", "cache/clusters/band-k3",
+    "cluster": ["--corpus", "cache/corpus", "--embeddings", "cache/embeddings", "--out", "cache/clusters/band-k3"],
+    "train": ["--corpus", "cache/corpus", "--embeddings", "cache/embeddings", "--index", "cache/clusters/band-k3",
               "--out", "cache/students/s"],
 }
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"base": {"num_threads": 1},
           "cluster": {"teacher": "toy", "k": 3, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
                       "metric_sample": 12, "map_sample": 12, "passes": 2}}
-INPUTS = ["--corpus", "corpus", "--stores", "cache/embeddings"]  # as dvc.yaml passes them
+INPUTS = ["--corpus", "corpus", "--embeddings", "cache/embeddings"]  # as dvc.yaml passes them
 OUTPUTS = ("index.parquet", "meta.json", "centroids.npy", "metrics.json", "sizes.csv")
 
 

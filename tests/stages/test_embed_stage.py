@@ -36,7 +36,7 @@ def write_params(tmp_path, **embed) -> str:
 
 def test_embed_stage(tiny_corpus, tmp_path):
     params, out = write_params(tmp_path), str(tmp_path / "emb" / "torchscript")
-    args = ["--params", params, "--corpus", tiny_corpus.path, "--stores", str(tmp_path / "emb")]
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--stores", str(tmp_path / "emb"), "--out", out]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "written: 12 clips" in first.output and "NaN rows 0" in first.output
@@ -60,7 +60,7 @@ def test_embed_stage(tiny_corpus, tmp_path):
 
 
 def test_embed_stage_errors(tiny_corpus, tmp_path):
-    params, stores = write_params(tmp_path), ["--stores", str(tmp_path / "emb")]
+    params, stores = write_params(tmp_path), ["--stores", str(tmp_path / "emb"), "--out", str(tmp_path / "o")]
     unlisted = CliRunner().invoke(main, ["--params", params, "--teacher", "aisfx", "--corpus", tiny_corpus.path,
                                          *stores])
     assert unlisted.exit_code != 0 and "'aisfx' is not listed" in unlisted.output
@@ -78,5 +78,21 @@ def test_bad_audio_window_is_named_in_audio(tiny_corpus, tmp_path, key, value):
     params = yaml.safe_load(open(path))
     params["audio"][key] = value
     open(path, "w").write(yaml.safe_dump(params))
-    result = CliRunner().invoke(main, ["--params", path, "--corpus", tiny_corpus.path, "--stores", str(tmp_path)])
+    result = CliRunner().invoke(main, ["--params", path, "--corpus", tiny_corpus.path, "--stores", str(tmp_path),
+                                       "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and f"audio.{key}" in result.output and "embed." not in result.output, result.output
+
+
+def test_store_root_as_a_url_with_the_pointer_kept_locally(tiny_corpus, tmp_path):
+    """`--stores file://...`: the store goes there, the local store.json names it by URL, and readers follow it."""
+    params, root = write_params(tmp_path), f"file://{tmp_path / 'shared'}"
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--stores", root, "--out", str(tmp_path / "local")]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    pointer = json.loads((tmp_path / "local" / "store.json").read_text())
+    assert pointer["store"].startswith(f"{root}/torchscript/stores/")
+    assert not (tmp_path / "local" / "stores").exists() and (tmp_path / "shared" / "torchscript" / "stores").is_dir()
+    store = open_current(str(tmp_path / "local"), tiny_corpus.fingerprint)
+    assert store.url == pointer["store"] and verify_store(store.url, tiny_corpus.fingerprint) == []
+    other = CliRunner().invoke(main, args[:-1] + [str(tmp_path / "another-checkout")])
+    assert other.exit_code == 0 and "reused (already complete)" in other.output

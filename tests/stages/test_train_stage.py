@@ -28,6 +28,7 @@ PARAMS = {
     "train": {"name": "smoke", "teachers": ["band"], "student": "mobilenetv3", "student_options": {"width": 0.1},
               "head_hidden": [32], "sampler": "uniform", "epochs": 2, "epoch_size": 32, "batch_size": 16,
               "warmup_epochs": 0.0, "workers": 0, "device": "cpu", "val_max_rows": 16},
+    "supervised": {"cache_logmels": False},  # as params.yaml: the baseline crops clips at random
 }
 
 
@@ -51,7 +52,7 @@ def _params(project: Path, name: str, cluster: dict | None = None, **train) -> s
 
 def _paths(name: str, k: int = 3) -> list[str]:
     """The stage's path options, as dvc.yaml passes them (relative to the project folder)."""
-    return ["--corpus", "cache/corpus", "--stores", "cache/embeddings", "--index", f"cache/clusters/band-k{k}",
+    return ["--corpus", "cache/corpus", "--embeddings", "cache/embeddings", "--index", f"cache/clusters/band-k{k}",
             "--out", f"cache/students/{name}"]
 
 
@@ -118,14 +119,14 @@ def test_supervised_baseline_takes_its_recipe_from_the_supervised_section(projec
     """`supervised:` replaces train keys for the baseline only (the distilled student keeps the train section)."""
     name = _params(project, "supervised-section", epochs=3, head_hidden=[32])
     params = yaml.safe_load((project / name).read_text())
-    params["supervised"] = {"epochs": 1, "head_hidden": [8]}
+    params["supervised"] = {"epochs": 1, "head_hidden": [8], "cache_logmels": False}
     (project / name).write_text(yaml.safe_dump(params))
     result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", *_paths("sup"))
     assert result.exit_code == 0, result.output
     payload = torch.load(project / "cache/students/sup/student.pt", weights_only=True)
     assert json.loads(payload["metrics"])["epochs"] == 1
     assert json.loads(payload["config"])["head_hidden"] == [8]
-    params["supervised"] = {"epochs": 1, "no_such_key": 1}
+    params["supervised"] = {"epochs": 1, "cache_logmels": False, "no_such_key": 1}
     (project / name).write_text(yaml.safe_dump(params))
     result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", *_paths("sup2"))
     assert result.exit_code != 0 and "no_such_key" in result.output
