@@ -111,12 +111,13 @@ def test_prepare_config_checks():
                        ({"path_template": "{start:d}.wav"}, "prepare.path_template"),
                        ({"sample_format": "int8"}, "prepare.sample_format")]:
         with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
-            parse(PrepareConfig, data, "prepare")
-    assert parse(PrepareConfig, {"path_template": "{ytid}_{start:.0f}-{end:.0f}.flac"}, "prepare")
+            parse(PrepareConfig, {**FOLDERS, **data}, "prepare")
+    assert parse(PrepareConfig, {**FOLDERS, "path_template": "{ytid}_{start:.0f}-{end:.0f}.flac"}, "prepare")
 
 
 # --- fuzz: any value of the wrong type for any PrepareConfig field is a ConfigError, never another exception
 
+FOLDERS = {"input": "in", "output": "out"}  # required fields (params and the stage's --output always give them)
 _HINTS = typing.get_type_hints(PrepareConfig)
 _FIELDS = [f.name for f in dataclasses.fields(PrepareConfig)]
 
@@ -147,7 +148,7 @@ def _right_type(hint, value) -> bool:
 def test_fuzz_prepare_config_field_types(name, value):
     hint = _HINTS[name]
     try:
-        cfg = parse(PrepareConfig, {name: value}, "prepare")
+        cfg = parse(PrepareConfig, {**FOLDERS, name: value}, "prepare")
     except ConfigError as exc:
         assert name in str(exc) or name == "sample_rate"
         return
@@ -161,6 +162,6 @@ def test_fuzz_prepare_config_field_types(name, value):
 @given(data=st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=6), _values, max_size=5))
 def test_fuzz_prepare_config_whole_sections(data):
     try:
-        parse(PrepareConfig, data, "prepare")
+        parse(PrepareConfig, {**FOLDERS, **data}, "prepare")
     except ConfigError:
         pass
