@@ -13,6 +13,7 @@ from torch import nn
 from pipeline.config import check
 from pipeline.evaluate.benchmark import evaluate_embedder
 from pipeline.evaluate.embedders import LogMelStats, StudentEmbedder, TeacherEmbedder
+from pipeline.evaluate.embeddings import Embedder
 from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.report import ModelRow
 from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
@@ -64,7 +65,7 @@ class EvaluatePaths:
 class Candidate:
     """One model to probe, with what the report shows about it."""
 
-    embedder: object
+    embedder: Embedder
     kind: str
     params: int | None = None
     macs: int | None = None
