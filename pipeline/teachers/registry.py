@@ -12,6 +12,7 @@ from pipeline.teachers.entry_point import EntryOptions, load_entry
 from pipeline.teachers.m2d import M2DOptions, load_m2d
 from pipeline.teachers.matpac import MatpacOptions, load_matpac
 from pipeline.teachers.onnx_model import OnnxOptions, load_onnx
+from pipeline.teachers.resemblyzer import ResemblyzerOptions, load_resemblyzer
 from pipeline.teachers.torchscript import ScriptedOptions, load_scripted
 
 
@@ -31,6 +32,7 @@ TEACHERS: dict[str, TeacherEntry] = {
     "python": TeacherEntry(EntryOptions, load_entry),
     "m2d": TeacherEntry(M2DOptions, load_m2d),
     "matpac": TeacherEntry(MatpacOptions, load_matpac),
+    "resemblyzer": TeacherEntry(ResemblyzerOptions, load_resemblyzer),
 }
 
 

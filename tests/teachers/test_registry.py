@@ -14,9 +14,9 @@ from pipeline.teachers.registry import TEACHERS, build_teacher, teacher_options
 def test_unknown_teacher_lists_valid_names():
     with pytest.raises(ConfigError) as err:
         build_teacher("beats", {})
-    for name in ("aisfx", "crepe", "torchscript", "onnx", "python", "m2d", "matpac"):
+    for name in ("aisfx", "crepe", "torchscript", "onnx", "python", "m2d", "matpac", "resemblyzer"):
         assert repr(name) in str(err.value)
-    assert set(TEACHERS) == {"aisfx", "crepe", "torchscript", "onnx", "python", "m2d", "matpac"}
+    assert set(TEACHERS) == {"aisfx", "crepe", "torchscript", "onnx", "python", "m2d", "matpac", "resemblyzer"}
 
 
 def test_unknown_option_fails_naming_allowed_ones():
