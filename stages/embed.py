@@ -82,9 +82,13 @@ def main(params_file: str, teacher: str | None, corpus: str | None, out: str | N
     if info.is_main:
         write_pointer(out, EmbeddingStore.open(result.url))
         write_json(f"{out}/report.json", result.report)  # also when reused: it may point at another store now
+        report = result.report
         state = "reused (already complete)" if result.reused else "written"
-        click.echo(f"embed: store {result.url} {state}: {result.report.get('clips')} clips, "
-                   f"{result.report.get('windows')} windows, NaN rows {result.report.get('nan_rows')}")
+        reused = 0 if result.reused else report["windows_reused"]
+        resumed = f" ({reused} reused from an interrupted run, {report['windows'] - reused} embedded now)" if reused \
+            else ""
+        click.echo(f"embed: store {result.url} {state}: {report.get('clips')} clips, {report.get('windows')} "
+                   f"windows{resumed}, NaN rows {report.get('nan_rows')}")
 
 
 if __name__ == "__main__":
