@@ -292,8 +292,7 @@ def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
     if info.is_main:
         store.finalise()
         report = build_report(store, corpus, n, reused, real_audio, seconds)
-        with store.fs.open(f"{store.root}/{REPORT}", "w") as f:
-            json.dump(report, f, indent=2)
+        store.write_json(REPORT, report)
     return report
 
 

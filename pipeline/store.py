@@ -243,11 +243,16 @@ class EmbeddingStore:
             at = c["stop"]
         return emb, valid
 
-    def _write_json(self, path: str, body: dict) -> None:
+    def write_json(self, name: str, body: dict) -> None:
+        """Replace the store's file `name` (e.g. the run's report) with `body` as JSON, whole or not at all."""
+        with self._writing(name):
+            self._write_json(f"{self.root}/{name}", body, indent=2)
+
+    def _write_json(self, path: str, body: dict, indent: int | None = None) -> None:
         """Replace a small JSON record whole (written beside it, then moved over it)."""
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         with self.fs.open(path + ".tmp", "w") as f:
-            json.dump(body, f)
+            json.dump(body, f, indent=indent)
         self.fs.mv(path + ".tmp", path)
 
     @contextlib.contextmanager
@@ -385,8 +390,9 @@ def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
     rel = store.url[len(out_dir.rstrip("/")) + 1:] if store.url.startswith(out_dir.rstrip("/") + "/") else store.url
     body = {"store": rel, "store_fingerprint": store.fingerprint, "teacher": store.attrs.get("teacher"),
             "corpus_fingerprint": store.attrs.get("corpus_fingerprint"), "dim": store.dim}
-    with fs.open(f"{root}/{POINTER}", "w") as f:
+    with fs.open(f"{root}/{POINTER}.tmp", "w") as f:  # then moved over the pointer: a failed write leaves the old one
         json.dump(body, f, indent=2)
+    fs.mv(f"{root}/{POINTER}.tmp", f"{root}/{POINTER}")
 
 
 def current_url(out_dir: str) -> str:

@@ -80,8 +80,12 @@ def main(params_file: str, teacher: str | None, corpus: str | None, out: str | N
     finally:
         distributed.shutdown()
     if info.is_main:
-        write_pointer(out, EmbeddingStore.open(result.url))
-        write_json(f"{out}/report.json", result.report)  # also when reused: it may point at another store now
+        try:
+            write_pointer(out, EmbeddingStore.open(result.url))
+            write_json(f"{out}/report.json", result.report)  # also when reused: it may point at another store now
+        except OSError as exc:  # the store is complete; a rerun reuses it and writes these two files again
+            raise click.ClickException(f"cannot write {out}/store.json or report.json: {exc}; free space and re-run "
+                                       f"`ssondo embed` (the finished store is reused)") from exc
         report = result.report
         state = "reused (already complete)" if result.reused else "written"
         reused = 0 if result.reused else report["windows_reused"]

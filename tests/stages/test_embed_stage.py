@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from pipeline.audio.decode import resample
 from pipeline.store import EmbeddingStore, open_current, verify_store
+from stages import embed as embed_stage
 from stages.embed import main
 
 from frame_net import FrameNet
@@ -87,6 +88,33 @@ def test_disk_full_is_a_clear_error_and_the_rerun_says_what_it_reused(tiny_corpu
     assert f"{n} windows ({kept} reused from an interrupted run, {n - kept} embedded now)" in again.output
     assert json.loads((tmp_path / "emb" / "report.json").read_text())["windows_reused"] == kept
     assert verify_store(store.url, tiny_corpus.fingerprint) == []
+
+
+def test_disk_full_after_the_store_is_complete(tiny_corpus, tmp_path, monkeypatch):
+    """store.json cannot be written: a clear error, the old pointer kept whole, and the rerun reuses the store."""
+    params, out = write_params(tmp_path), str(tmp_path / "emb")
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--out", out]
+    (tmp_path / "emb").mkdir()
+    (tmp_path / "emb" / "store.json").write_text('{"store": "stores/older"}')
+
+    def disk_full(*_, **__):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def then_disk_full(*a):  # the store is finished; JSON writes fail from now on, after their file was opened
+        result = real_extract(*a)
+        monkeypatch.setattr(json, "dump", disk_full)
+        return result
+
+    real_extract = embed_stage.extract
+    monkeypatch.setattr(embed_stage, "extract", then_disk_full)
+    full = CliRunner().invoke(main, args)
+    assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output
+    assert f"cannot write {out}/store.json or report.json: [Errno 28] No space left on device" in full.output
+    assert json.loads((tmp_path / "emb" / "store.json").read_text()) == {"store": "stores/older"}
+    monkeypatch.undo()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "reused (already complete)" in again.output, again.output
+    assert verify_store(open_current(out).url, tiny_corpus.fingerprint) == []
 
 
 def test_embed_stage_errors(tiny_corpus, tmp_path):
