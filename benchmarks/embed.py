@@ -23,7 +23,7 @@ from torch.utils.data import default_collate
 from benchmarks.common import Clock, print_measures
 from pipeline import distributed
 from pipeline.corpus import Corpus, CorpusWriter
-from pipeline.embed import EmbedConfig, WindowDataset, extract, shard_batches
+from pipeline.embed import EmbedConfig, WindowDataset, extract, plan_batches
 from pipeline.store import EmbeddingStore
 from pipeline.teachers.registry import build_teacher
 from pipeline.train.targets import load_targets
@@ -48,7 +48,7 @@ def teacher_only(teacher, corpus: Corpus, cfg: EmbedConfig, store: EmbeddingStor
     window = int(round(cfg.window_seconds * corpus.sample_rate))
     dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
     batches = [[t.to(device) for t in default_collate([dataset[i] for i in b])[:2]]
-               for b in shard_batches(store.layout, list(range(store.layout.n_shards)), cfg.batch_size)]
+               for b in plan_batches(store.layout, [(0, store.layout.n_windows)], cfg.batch_size)]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cuda") \
         else contextlib.nullcontext()
     teacher.to(device)

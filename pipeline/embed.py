@@ -21,6 +21,7 @@ from pipeline.config import check
 from pipeline.corpus import Corpus
 from pipeline.locks import FileLock, LockHeld
 from pipeline.store import EmbeddingStore, StoreError, StoreLayout, store_fingerprint
+from pipeline.teachers.base import Teacher
 
 REPORT = "report.json"  # inside the store folder, so a reused store returns its own report
 
@@ -39,6 +40,7 @@ class EmbedConfig:
     workers: int = 1
     chunk_rows: int = 1024
     shard_rows: int = 4096
+    commit_seconds: float = 60.0
     device: str = "auto"
     bf16: bool = True
 
@@ -50,6 +52,7 @@ class EmbedConfig:
         check(self.chunk_rows >= 1, "embed.chunk_rows", f"must be >= 1, got {self.chunk_rows}")
         check(self.shard_rows >= self.chunk_rows and self.shard_rows % self.chunk_rows == 0, "embed.shard_rows",
               f"must be a multiple of chunk_rows ({self.chunk_rows}), got {self.shard_rows}")
+        check(self.commit_seconds > 0, "embed.commit_seconds", f"must be > 0, got {self.commit_seconds}")
 
 
 @dataclass(frozen=True)
@@ -94,16 +97,19 @@ class WindowDataset(Dataset):
         return torch.from_numpy(out), min(max(real, 1), self.out_len), i
 
 
-def shard_batches(layout: StoreLayout, shards: list[int], batch_size: int) -> list[list[int]]:
-    """Batches that never cross a shard boundary, so a shard's bits never depend on its neighbours."""
+def plan_batches(layout: StoreLayout, ranges: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
+    """Batches over row ranges that never cross a chunk boundary, laid out from each chunk's first row: a chunk's bits
+    never depend on its neighbours, and a range resumed after a commit (always made between batches) starts where an
+    unbroken run with the same batch size starts a batch."""
     batches = []
-    for shard in shards:
-        start, stop = layout.shard_range(shard)
-        batches += [list(range(s, min(s + batch_size, stop))) for s in range(start, stop, batch_size)]
+    for lo, hi in ranges:
+        for chunk in range(lo - lo % layout.chunk_rows, hi, layout.chunk_rows):
+            end = min(chunk + layout.chunk_rows, hi)
+            batches += [list(range(s, min(s + batch_size, end))) for s in range(max(lo, chunk), end, batch_size)]
     return batches
 
 
-def store_meta(cfg: EmbedConfig, teacher, corpus: Corpus) -> dict:
+def store_meta(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus) -> dict:
     """Store attributes; they also decide the store's fingerprint (its folder name)."""
     meta = {"teacher": teacher.name, "teacher_fingerprint": teacher.fingerprint,
             "teacher_sample_rate": int(teacher.sample_rate), "corpus_fingerprint": corpus.fingerprint,
@@ -151,50 +157,74 @@ def _stats(emb: np.ndarray) -> tuple[np.ndarray, dict]:
     return valid, {"nan_rows": int((~finite).sum()), "zero_rows": int(zero.sum()), "rows": len(emb)}
 
 
-class ShardBuffer:
-    """Collects batch outputs per shard and hands full shards to a background writer thread."""
+class CommitBuffer:
+    """Collects batch outputs and commits them on a background thread at each chunk's end, or sooner once
+    `commit_seconds` have passed since the last commit; a shard whose last rows are committed is then closed.
 
-    def __init__(self, store: EmbeddingStore):
-        self.store = store
-        self.parts: dict[int, dict[int, np.ndarray]] = {}
-        self.pool = ThreadPoolExecutor(max_workers=1)
+    A kill thus loses about `min(commit_seconds, one chunk's teacher time)` of work at most (plus the batch running
+    and a commit being written), however long a shard takes.
+    """
+
+    def __init__(self, store: EmbeddingStore, commit_seconds: float):
+        self.store, self.commit_seconds = store, commit_seconds
+        self.pending: list[np.ndarray] = []  # outputs of consecutive batches since the last commit
+        self.first = -1  # the first row of `pending`
+        self.last_commit = time.monotonic()
+        self.pool = ThreadPoolExecutor(max_workers=1)  # one writer: commits land in order
         self.futures: list[Future] = []
 
     def add(self, rows: np.ndarray, emb: np.ndarray) -> None:
-        """Take one batch (rows never cross a shard); submit the shard once all its rows are in."""
+        """Take one batch (consecutive rows inside one chunk); commit at a chunk or shard end, or when one is due."""
         self._raise_failed()
-        shard = int(rows[0]) // self.store.layout.shard_rows
-        self.parts.setdefault(shard, {})[int(rows[0])] = emb
-        start, stop = self.store.layout.shard_range(shard)
-        if sum(len(e) for e in self.parts[shard].values()) == stop - start:
-            pieces = self.parts.pop(shard)
-            with np.errstate(over="ignore"):  # values past float16's range become Inf and are flagged below
-                full = np.concatenate([pieces[k] for k in sorted(pieces)]).astype(self.store.layout.dtype)
-            valid, stats = _stats(full)
-            full[~valid] = 0
-            self.futures.append(self.pool.submit(self.store.write_shard, shard, full, valid, stats))
+        if not self.pending:
+            self.first = int(rows[0])
+        self.pending.append(emb)
+        end, layout = int(rows[-1]) + 1, self.store.layout
+        shard = self.first // layout.shard_rows
+        shard_end = end == layout.shard_range(shard)[1]
+        if shard_end or end % layout.chunk_rows == 0 or time.monotonic() - self.last_commit >= self.commit_seconds:
+            self._commit(shard, shard_end)
+
+    def _commit(self, shard: int, close: bool) -> None:
+        with np.errstate(over="ignore"):  # values past float16's range become Inf and are flagged below
+            block = np.concatenate(self.pending).astype(self.store.layout.dtype)
+        valid, stats = _stats(block)
+        block[~valid] = 0
+        self.futures.append(self.pool.submit(self._write, shard, self.first, block, valid, stats, close))
+        self.pending, self.last_commit = [], time.monotonic()
+
+    def _write(self, shard: int, first: int, block: np.ndarray, valid: np.ndarray, stats: dict, close: bool) -> None:
+        self.store.commit_rows(shard, first, block, valid, stats)
+        if close:
+            self.store.close_shard(shard)
 
     def _raise_failed(self) -> None:
-        for f in self.futures:
-            if f.done() and f.exception() is not None:
-                raise f.exception()
-
-    def close(self) -> None:
-        """Wait for every shard write; re-raise the first failure."""
-        self.pool.shutdown(wait=True)
-        for f in self.futures:
+        """Re-raise the first failed commit; forget the ones that succeeded."""
+        done = [f for f in self.futures if f.done()]
+        for f in done:
             f.result()
+        self.futures = [f for f in self.futures if f not in done]
+
+    def __enter__(self) -> "CommitBuffer":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        """Wait for every submitted commit (also when the teacher failed: its rows are done work); re-raise the first
+        failed commit unless an error is already on its way."""
+        self.pool.shutdown(wait=True)
+        if kind is None:
+            for f in self.futures:
+                f.result()
 
 
-def run_teacher(teacher, loader: DataLoader, buffer: ShardBuffer, device: torch.device, bf16: bool,
-                total: int) -> int:
+def run_teacher(teacher: Teacher, loader: DataLoader, buffer: CommitBuffer, device: torch.device, bf16: bool,
+                total: int, reused: int) -> int:
     """Forward every batch of the loader through the teacher; returns the number of windows embedded."""
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (bf16 and device.type == "cuda") \
-        else contextlib.nullcontext()
     done = 0
-    with torch.inference_mode(), tqdm(total=total, desc=f"embed {teacher.name}", unit="win", mininterval=1.0) as bar:
+    with torch.inference_mode(), tqdm(total=total, initial=reused, desc=f"embed {teacher.name}", unit="win",
+                                      mininterval=1.0) as bar:
         for waves, reals, rows in loader:
-            with autocast:
+            with distributed.autocast(device, bf16):
                 emb = teacher.embed(waves.to(device, non_blocking=True), reals.to(device))
             buffer.add(rows.numpy(), emb.float().cpu().numpy())
             done += len(rows)
@@ -202,7 +232,7 @@ def run_teacher(teacher, loader: DataLoader, buffer: ShardBuffer, device: torch.
     return done
 
 
-def extract(cfg: EmbedConfig, teacher, corpus: Corpus, out_dir: str,
+def extract(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus, out_dir: str,
             info: distributed.DistInfo | None = None) -> EmbedResult:
     """Embed the corpus with `teacher` into `<out_dir>/stores/<fingerprint>`, resuming or reusing as possible."""
     info = info or distributed.DistInfo()
@@ -210,7 +240,7 @@ def extract(cfg: EmbedConfig, teacher, corpus: Corpus, out_dir: str,
     url = f"{out_dir.rstrip('/')}/stores/{meta['store_fingerprint']}"
     found = _opens(url)
     if found is not None and found.complete:  # stores without a saved report get their whole-store counts
-        report = read_report(url) or build_report(found, corpus, 0, 0.0, 0.0)
+        report = read_report(url) or build_report(found, corpus, 0, found.layout.n_windows, 0.0, 0.0)
         return EmbedResult(url, meta["store_fingerprint"], True, report)
     with contextlib.ExitStack() as stack:
         _lock_all_ranks(stack, url, info)
@@ -236,38 +266,45 @@ def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
     store = open_or_create(url, cfg, meta, corpus, int(teacher.embed_dim), info)
     layout = store.layout
     mine = [s for s in range(layout.n_shards) if s % info.world == info.rank and s not in store.done_shards()]
+    ranges = [(store.resume_row(s), layout.shard_range(s)[1]) for s in mine]  # re-checks every committed row
+    for shard, (lo, hi) in zip(mine, ranges):
+        if lo == hi:  # all rows committed by a run killed before it closed the shard
+            store.close_shard(shard)
+    ranges = [(lo, hi) for lo, hi in ranges if lo < hi]
     index = {k: store.array(k)[:] for k in ("window_clip", "window_start", "window_length")}
     window = int(round(cfg.window_seconds * corpus.sample_rate))
     dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
-    loader = DataLoader(dataset, batch_sampler=shard_batches(layout, mine, cfg.batch_size),
+    loader = DataLoader(dataset, batch_sampler=plan_batches(layout, ranges, cfg.batch_size),
                         num_workers=cfg.workers, pin_memory=device.type == "cuda",
                         persistent_workers=False, prefetch_factor=4 if cfg.workers else None)
     teacher.to(device)
-    buffer = ShardBuffer(store)
     t0 = time.perf_counter()
-    todo = [r for s in mine for r in range(*layout.shard_range(s))]
-    n = run_teacher(teacher, loader, buffer, device, cfg.bf16, len(todo))
-    buffer.close()
+    todo = np.concatenate([np.arange(lo, hi) for lo, hi in ranges] or [np.zeros(0, np.int64)])
+    owned = sum(hi - lo for lo, hi in map(layout.shard_range, mine))
+    with CommitBuffer(store, cfg.commit_seconds) as buffer:
+        n = run_teacher(teacher, loader, buffer, device, cfg.bf16, owned, owned - len(todo))
     seconds = time.perf_counter() - t0
     real_audio = float(index["window_length"][todo].sum()) / corpus.sample_rate
+    reused = layout.n_windows - int(distributed.all_reduce_sum(float(n)))  # every row not embedded now was reused
     distributed.barrier()
     report = {}
     if info.is_main:
         store.finalise()
-        report = build_report(store, corpus, n, real_audio, seconds)
-        with store.fs.open(f"{store.root}/{REPORT}", "w") as f:
-            json.dump(report, f, indent=2)
+        report = build_report(store, corpus, n, reused, real_audio, seconds)
+        store.write_json(REPORT, report)
     return report
 
 
-def build_report(store: EmbeddingStore, corpus: Corpus, windows_run: int, run_audio: float, seconds: float) -> dict:
-    """Summary of a finished store (this run's throughput on this rank, plus whole-store counts)."""
+def build_report(store: EmbeddingStore, corpus: Corpus, windows_run: int, windows_reused: int, run_audio: float,
+                 seconds: float) -> dict:
+    """Summary of a finished store (this run's throughput on this rank, rows reused from earlier runs on all ranks,
+    plus whole-store counts)."""
     entries = [store.ledger_entry(s) for s in sorted(store.done_shards())]
     audio_s = float(corpus.lengths.sum()) / corpus.sample_rate
     return {"teacher": store.attrs["teacher"], "store": store.url, "store_fingerprint": store.fingerprint,
             "clips": store.layout.n_clips, "windows": store.layout.n_windows, "dim": store.layout.dim,
-            "audio_seconds": audio_s, "windows_this_run": windows_run, "seconds_this_run": seconds,
-            "windows_per_second": windows_run / seconds if seconds > 0 else None,
+            "audio_seconds": audio_s, "windows_this_run": windows_run, "windows_reused": windows_reused,
+            "seconds_this_run": seconds, "windows_per_second": windows_run / seconds if seconds > 0 else None,
             "realtime_factor": run_audio / seconds if seconds > 0 else None,
             "nan_rows": sum(e["nan_rows"] for e in entries), "zero_rows": sum(e["zero_rows"] for e in entries),
             "invalid_clips": int((~store.array("clip_valid")[:]).sum())}
@@ -282,7 +319,7 @@ def read_report(url: str) -> dict:
         return json.load(f)
 
 
-def reembed_check(store: EmbeddingStore, teacher, corpus: Corpus, n: int, seed: int = 0,
+def reembed_check(store: EmbeddingStore, teacher: Teacher, corpus: Corpus, n: int, seed: int = 0,
                   tolerance: float = 2e-2, batch_size: int = 16) -> tuple[list[str], dict]:
     """Re-embed `n` random valid rows on the CPU and compare with the stored rows (relative L2 error).
 

@@ -9,10 +9,13 @@ Arrays, all aligned by row:
     clip           (n_clips, dim)    float16/32  mean of the clip's valid windows (written at finalise)
     clip_valid     (n_clips,)        bool        the clip has at least one valid window
 Work is split into shards of `shard_rows` window rows; a writer owns whole shards, and a shard counts as
-written only once its ledger entry (`ledger/shard-NNNNNN.json`, with a checksum) exists.
+written only once its ledger entry (`ledger/shard-NNNNNN.json`, with a checksum) exists. Inside an unfinished shard,
+rows are committed in order: each commit is written, then recorded with its checksum in the shard's progress record
+(`ledger/progress-NNNNNN.json`); a resumed run re-checks those rows and starts after them.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +31,7 @@ from pipeline import __version__
 
 FORMAT_VERSION = 1
 EMBEDDING_ARRAYS = ("window", "clip")  # float arrays whose fill value (NaN) marks a missing chunk
+COUNTS = ("nan_rows", "zero_rows", "rows")  # per-commit counts a shard's ledger entry sums
 
 
 class StoreError(Exception):
@@ -76,7 +80,7 @@ def store_fingerprint(meta: dict) -> str:
 
 
 def shard_checksum(embeddings: np.ndarray, valid: np.ndarray) -> str:
-    """sha256 over a shard's stored bytes (embeddings then valid mask)."""
+    """sha256 over rows' stored bytes (embeddings then valid mask): a whole shard's, or one commit's."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(embeddings).tobytes())
     h.update(np.ascontiguousarray(valid, dtype=bool).tobytes())
@@ -126,9 +130,16 @@ class EmbeddingStore:
             raise StoreError(f"{url} is a Zarr group but not an embedding store (no layout attribute)")
         return cls(url, group)
 
-    # -- ledger ---------------------------------------------------------------------------------
+    # -- ledger and progress --------------------------------------------------------------------
     def _ledger_path(self, shard: int) -> str:
         return f"{self.root}/ledger/shard-{shard:06d}.json"
+
+    def _progress_path(self, shard: int) -> str:
+        return f"{self.root}/ledger/progress-{shard:06d}.json"
+
+    def _block_path(self, name: str, block: int) -> str:
+        """File of one storage block (zarr shard, or chunk when unsharded) of an array split along rows only."""
+        return f"{self.root}/{name}/c/{block}" + "/0" * (self.group[name].ndim - 1)
 
     def done_shards(self) -> set[int]:
         """Shards whose ledger entry exists."""
@@ -148,21 +159,113 @@ class EmbeddingStore:
         with self.fs.open(self._ledger_path(shard), "r") as f:
             return json.load(f)
 
+    def progress(self, shard: int) -> list[dict]:
+        """The recorded commits (start, stop, checksum, counts) of an unfinished shard, in row order."""
+        if not self.fs.exists(self._progress_path(shard)):
+            return []
+        with self.fs.open(self._progress_path(shard), "r") as f:
+            return json.load(f)["commits"]
+
     def write_shard(self, shard: int, embeddings: np.ndarray, valid: np.ndarray, stats: dict) -> None:
         """Write a whole shard's rows, then record it in the ledger (the record makes it count)."""
         start, stop = self.layout.shard_range(shard)
         if embeddings.shape != (stop - start, self.layout.dim):
             raise StoreError(f"shard {shard}: expected {(stop - start, self.layout.dim)}, got {embeddings.shape}")
+        self.commit_rows(shard, start, embeddings, valid, stats)
+        self.close_shard(shard)
+
+    def commit_rows(self, shard: int, first: int, embeddings: np.ndarray, valid: np.ndarray, stats: dict) -> None:
+        """Write rows `first`.. of a shard, then add them with their checksum to its progress record.
+
+        Commits run in row order: the first starts at the shard's start, each next one where the last stopped.
+        Only the record makes rows count, so a kill or a failed write before it leaves nothing a later run trusts.
+        """
+        start, stop = self.layout.shard_range(shard)
+        last = first + len(embeddings)
+        commits = self.progress(shard) if first > start else []
+        expected = commits[-1]["stop"] if commits else start
+        if first != expected or last > stop or embeddings.shape[1:] != (self.layout.dim,):
+            raise StoreError(f"shard {shard}: cannot commit rows {first}:{last} of shape {embeddings.shape}; its next "
+                             f"commit starts at row {expected}, ends by row {stop} and has {self.layout.dim} columns")
         stored = embeddings.astype(self.layout.dtype)
-        with write_every_chunk():  # a chunk equal to the fill value is written too: a missing file always means loss
-            self.group["window"][start:stop] = stored
-            self.group["window_valid"][start:stop] = valid
-        entry = dict(stats, shard=shard, start=start, stop=stop, checksum=shard_checksum(stored, valid))
-        self.fs.makedirs(f"{self.root}/ledger", exist_ok=True)
-        tmp = self._ledger_path(shard) + ".tmp"
-        with self.fs.open(tmp, "w") as f:
-            json.dump(entry, f)
-        self.fs.mv(tmp, self._ledger_path(shard))
+        with self._writing(f"rows {first}:{last}"):
+            with write_every_chunk():  # a chunk equal to the fill value is written too: a missing file means loss
+                self.group["window"][first:last] = stored
+                self.group["window_valid"][first:last] = valid
+            commits.append(dict(stats, start=first, stop=last, checksum=shard_checksum(stored, valid)))
+            self._write_json(self._progress_path(shard), {"shard": shard, "commits": commits})
+
+    def resume_row(self, shard: int) -> int:
+        """First row of an unfinished shard left to compute: past its committed rows when they all read back with
+        their checksums; else its start, after clearing its files (a block that fails to decode cannot be updated)."""
+        start, _ = self.layout.shard_range(shard)
+        try:
+            commits = self.progress(shard)
+        except (OSError, ValueError, KeyError):  # a record cut short by a crash: its rows are not trusted
+            commits = []
+        if commits and self._read_committed(shard, commits) is not None:
+            return int(commits[-1]["stop"])
+        # `window` and `window_valid` both keep one storage block per shard
+        with self._writing(f"shard {shard}'s files (clearing them)"):
+            for path in (self._block_path("window", shard), self._block_path("window_valid", shard),
+                         self._progress_path(shard)):
+                if self.fs.exists(path):
+                    self.fs.rm(path)
+        return start
+
+    def close_shard(self, shard: int) -> None:
+        """Turn a shard whose commits cover it into a ledger entry (checksum over the rows read back, counts summed)."""
+        start, stop = self.layout.shard_range(shard)
+        commits = self.progress(shard)
+        rows = self._read_committed(shard, commits) if commits and commits[-1]["stop"] == stop else None
+        if rows is None:
+            raise StoreError(f"shard {shard}: its committed rows do not cover {start}:{stop} or differ from what was "
+                             f"written; re-run `ssondo embed` to redo them")
+        entry = {k: sum(int(c.get(k, 0)) for c in commits) for k in COUNTS}
+        entry.update(shard=shard, start=start, stop=stop, checksum=shard_checksum(*rows))
+        with self._writing(f"the ledger entry of shard {shard}"):
+            self._write_json(self._ledger_path(shard), entry)
+            self.fs.rm(self._progress_path(shard))
+
+    def _read_committed(self, shard: int, commits: list[dict]) -> tuple[np.ndarray, np.ndarray] | None:
+        """A shard's committed rows (embeddings, valid) if the commits tile them from its start and each matches its
+        checksum; None otherwise (rows lost, cut short or changed since they were recorded)."""
+        start, _ = self.layout.shard_range(shard)
+        try:
+            emb = self.group["window"][start:int(commits[-1]["stop"])]
+            valid = self.group["window_valid"][start:int(commits[-1]["stop"])]
+        except Exception:  # a truncated or corrupt block fails to decode
+            return None
+        at = start
+        for c in commits:
+            lo, hi = int(c["start"]) - start, int(c["stop"]) - start
+            if c["start"] != at or hi <= lo or shard_checksum(emb[lo:hi], valid[lo:hi]) != c["checksum"]:
+                return None
+            at = c["stop"]
+        return emb, valid
+
+    def write_json(self, name: str, body: dict) -> None:
+        """Replace the store's file `name` (e.g. the run's report) with `body` as JSON, whole or not at all."""
+        with self._writing(name):
+            self._write_json(f"{self.root}/{name}", body, indent=2)
+
+    def _write_json(self, path: str, body: dict, indent: int | None = None) -> None:
+        """Replace a small JSON record whole (written beside it, then moved over it)."""
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(path + ".tmp", "w") as f:
+            json.dump(body, f, indent=indent)
+        self.fs.mv(path + ".tmp", path)
+
+    @contextlib.contextmanager
+    def _writing(self, what: str):
+        """Turn an OSError while writing (disk full, no permission) into a StoreError naming the store and the file."""
+        try:
+            yield
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StoreError(f"store {self.url}: cannot write {what}: {exc.strerror or exc}{where}. Nothing from this "
+                             f"write is recorded as done; free space (or fix access) and re-run `ssondo embed` to "
+                             f"resume") from exc
 
     # -- finalise and checks --------------------------------------------------------------------
     def finalise(self) -> None:
@@ -173,12 +276,14 @@ class EmbeddingStore:
                              f"{sorted(missing)[:10]}")
         means, counts = clip_means(self)
         chunk = (self.layout.chunk_rows, self.layout.dim)
-        with write_every_chunk():
+        with self._writing("the clip arrays and the completion mark"), write_every_chunk():
             self.group.create_array("clip", data=means.astype(self.layout.dtype), chunks=chunk, fill_value=np.nan,
                                     compressors=zarr.codecs.ZstdCodec(level=3), overwrite=True)
             self.group.create_array("clip_valid", data=counts > 0, chunks=(max(1, min(1 << 20, len(counts))),),
                                     overwrite=True)
-        self.group.attrs.update(complete=True, finalised=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            for path in self.fs.glob(f"{self.root}/ledger/progress-*"):  # left by a kill after a shard's ledger write
+                self.fs.rm(path)
+            self.group.attrs.update(complete=True, finalised=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.attrs = dict(self.group.attrs)
 
     @property
@@ -231,10 +336,9 @@ class EmbeddingStore:
             return []
         array = self.group[name]
         block = (array.shards or array.chunks)[0]
-        suffix = "/0" * (array.ndim - 1)  # embedding arrays keep a whole row in one block along the other axis
         missing = []
         for b in np.unique(rows // block):
-            if not self.fs.exists(f"{self.root}/{name}/c/{int(b)}{suffix}"):
+            if not self.fs.exists(self._block_path(name, int(b))):
                 missing.append((int(b) * block, min((int(b) + 1) * block, array.shape[0])))
         return missing
 
@@ -246,9 +350,12 @@ class EmbeddingStore:
         out = {k: self.attrs.get(k) for k in keys}
         done = sorted(self.done_shards())
         entries = [self.ledger_entry(s) for s in done]
+        open_shards = set(range(self.layout.n_shards)) - set(done)
+        committed = sum(e["stop"] - e["start"] for e in entries) + sum(
+            c["stop"] - c["start"] for s in open_shards for c in self.progress(s))  # as recorded, not re-read
         out.update(url=self.url, n_clips=self.layout.n_clips, n_windows=self.layout.n_windows, dim=self.layout.dim,
                    chunk_rows=self.layout.chunk_rows, shard_rows=self.layout.shard_rows,
-                   shards_done=len(done), n_shards=self.layout.n_shards,
+                   shards_done=len(done), n_shards=self.layout.n_shards, windows_committed=committed,
                    nan_rows=sum(e.get("nan_rows", 0) for e in entries),
                    zero_rows=sum(e.get("zero_rows", 0) for e in entries), disk_bytes=self.disk_bytes())
         if self.complete:
@@ -293,8 +400,9 @@ def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
     body = {"store": rel, "store_fingerprint": store.fingerprint, "teacher": store.attrs.get("teacher"),
             "corpus_fingerprint": store.attrs.get("corpus_fingerprint"), "dim": store.dim}
     fs.makedirs(root, exist_ok=True)
-    with fs.open(f"{root}/{POINTER}", "w") as f:
+    with fs.open(f"{root}/{POINTER}.tmp", "w") as f:  # then moved over the pointer: a failed write leaves the old one
         json.dump(body, f, indent=2)
+    fs.mv(f"{root}/{POINTER}.tmp", f"{root}/{POINTER}")
 
 
 def current_url(out_dir: str) -> str:

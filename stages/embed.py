@@ -78,11 +78,19 @@ def main(params_file: str, teacher: str | None, corpus: str, stores: str, out: s
     finally:
         distributed.shutdown()
     if info.is_main:
-        write_pointer(out, EmbeddingStore.open(result.url))
-        write_json(Path(out) / "report.json", result.report)  # also when reused: it may point at another store now
+        try:
+            write_pointer(out, EmbeddingStore.open(result.url))
+            write_json(Path(out) / "report.json", result.report)  # also when reused: it may point at another store now
+        except OSError as exc:  # the store is complete; a rerun reuses it and writes these two files again
+            raise click.ClickException(f"cannot write {out}/store.json or report.json: {exc}; free space and re-run "
+                                       f"`ssondo embed` (the finished store is reused)") from exc
+        report = result.report
         state = "reused (already complete)" if result.reused else "written"
-        click.echo(f"embed: store {result.url} {state}: {result.report.get('clips')} clips, "
-                   f"{result.report.get('windows')} windows, NaN rows {result.report.get('nan_rows')}")
+        reused = 0 if result.reused else report["windows_reused"]
+        resumed = f" ({reused} reused from an interrupted run, {report['windows'] - reused} embedded now)" if reused \
+            else ""
+        click.echo(f"embed: store {result.url} {state}: {report.get('clips')} clips, {report.get('windows')} "
+                   f"windows{resumed}, NaN rows {report.get('nan_rows')}")
 
 
 if __name__ == "__main__":

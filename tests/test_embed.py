@@ -1,6 +1,8 @@
-"""Extraction: values, reuse, NaN handling, resume after SIGKILL, 2-process gloo, and the store lock."""
+"""Extraction: values, reuse, NaN handling, resume mid-shard after SIGKILL or a failure, disk full, 2-process gloo
+and the store lock."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -19,7 +21,7 @@ from toy_teacher import ToyTeacher
 
 from pipeline.audio.decode import resample
 from pipeline.corpus import Corpus, CorpusWriter
-from pipeline.embed import EmbedConfig, extract, shard_batches, window_index
+from pipeline.embed import EmbedConfig, extract, plan_batches, window_index
 from pipeline.store import EmbeddingStore, StoreError, verify_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +32,9 @@ CFG = dict(window_seconds=0.25, hop_seconds=0.25, last_window="pad", dtype="floa
            chunk_rows=2, shard_rows=4, device="cpu")
 
 # Runs `extract` with the toy teacher (optionally sleeping per batch) in its own process; under torchrun each
-# rank joins a gloo group. Every shard a rank writes is logged to <out>/wrote-<rank>.json.
+# rank joins a gloo group. Every shard a rank closes is logged to <out>/wrote-<rank>.json. With `hang_after` = n,
+# the writer thread stops after n commits, before its next commit or shard close, and creates <out>/hung, so a kill
+# lands at a known point.
 SCRIPT = r"""
 import json, sys, time
 sys.path.insert(0, {helpers!r})
@@ -45,13 +49,24 @@ from pipeline.store import EmbeddingStore
 
 args = json.loads(sys.argv[1])
 info = distributed.discover()
-wrote, write = [], EmbeddingStore.write_shard
-def logged(self, shard, *rest):
-    write(self, shard, *rest)
+commits, commit = [], EmbeddingStore.commit_rows
+def hang_if_due():
+    if len(commits) == args.get("hang_after"):
+        open(f"{{args['out']}}/hung", "w").close()
+        time.sleep(3600)
+def counted(self, *a):
+    hang_if_due()
+    commit(self, *a)
+    commits.append(a[1])
+EmbeddingStore.commit_rows = counted
+wrote, close = [], EmbeddingStore.close_shard
+def logged(self, shard):
+    hang_if_due()
+    close(self, shard)
     wrote.append(shard)
     with open(f"{{args['out']}}/wrote-{{info.rank}}.json", "w") as f:
         json.dump(wrote, f)
-EmbeddingStore.write_shard = logged
+EmbeddingStore.close_shard = logged
 
 teacher = ToyTeacher(sample_rate={rate})
 embed = teacher.embed
@@ -111,8 +126,9 @@ def script(tmp_path: Path) -> Path:
     return path
 
 
-def launch(tmp_path: Path, corpus: Corpus, out: Path, sleep: float, torchrun: bool = False) -> subprocess.Popen:
-    args = json.dumps({"cfg": CFG, "corpus": corpus.path, "out": str(out), "sleep": sleep})
+def launch(tmp_path: Path, corpus: Corpus, out: Path, sleep: float, torchrun: bool = False,
+           hang_after: int | None = None) -> subprocess.Popen:
+    args = json.dumps({"cfg": CFG, "corpus": corpus.path, "out": str(out), "sleep": sleep, "hang_after": hang_after})
     cmd = [sys.executable, str(script(tmp_path)), args]
     if torchrun:
         with socket.socket() as s:
@@ -132,7 +148,7 @@ def test_rows_are_the_teachers_output_per_window(corpus, reference):
     assert store.layout.n_windows == 48 == len(index["window_clip"]) and store.layout.n_shards == 12
     for k, v in index.items():
         assert np.array_equal(store.array(k)[:], v)
-    assert calls == len(shard_batches(store.layout, list(range(12)), 2)) == 24
+    assert calls == len(plan_batches(store.layout, [(0, 48)], 2)) == 24
     # each window on its own: cut from the clip, resampled, zero-padded, embedded in a batch of one
     teacher, stored = ToyTeacher(sample_rate=TEACHER_RATE), store.array("window")[:].astype(np.float32)
     for row in (0, 7, 23, 47):
@@ -220,26 +236,116 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 90.0) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("kill_after", [0, 1, 6])
+def committed_rows(url: str) -> int:
+    """Rows a store records as written: closed shards plus the commits of open ones."""
+    if not (Path(url) / "ledger").exists():
+        return 0
+    store = EmbeddingStore.open(url)
+    done = store.done_shards()
+    return 4 * len(done) + sum(c["stop"] - c["start"] for s in set(range(12)) - done for c in store.progress(s))
+
+
+@pytest.mark.parametrize("kill_after", [None, 1, 2, 13])
 def test_resume_after_sigkill_is_bit_identical(corpus, reference, tmp_path, kill_after):
-    """kill_after=0 kills as soon as the store folder appears (usually mid-creation)."""
+    """SIGKILL after n commits of one chunk (2 rows) each, or (None) as soon as the store folder appears (usually
+    mid-creation). 1 and 13 leave a shard half committed, 2 a shard fully committed but not closed."""
     out = tmp_path / "out"
-    proc = launch(tmp_path, corpus, out, sleep=0.15)
+    proc = launch(tmp_path, corpus, out, sleep=0.02, hang_after=kill_after)
     stores = out / "stores"
-    if kill_after == 0:
+    if kill_after is None:
         wait_for(lambda: any(p.is_dir() for p in stores.glob("*")), proc)
     else:
-        wait_for(lambda: len(list(stores.glob("*/ledger/shard-*.json"))) >= kill_after, proc)
+        wait_for((out / "hung").exists, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     url = str(stores / reference[0].fingerprint)
-    done = EmbeddingStore.open(url).done_shards() if (Path(url) / "ledger").exists() else set()
-    assert len(done) < 12 and len(done) >= kill_after
+    kept = committed_rows(url)
+    assert kept == 2 * (kill_after or 0)
     teacher = ToyTeacher(sample_rate=TEACHER_RATE)
     result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(out))
     assert not result.reused and result.url == url
-    assert teacher.calls == 2 * (12 - len(done))  # only the unfinished shards were embedded again
+    assert teacher.calls == (48 - kept) // 2  # only the rows never committed were embedded again
+    assert result.report["windows_reused"] == kept and result.report["windows_this_run"] == 48 - kept
     assert snapshot(url) == reference[1]
+
+
+class FailingToy(ToyTeacher):
+    """Raises on call `fail_at` (1-based), as a crash in the middle of a shard would."""
+
+    def __init__(self, fail_at: int, **kw):
+        super().__init__(**kw)
+        self.fail_at = fail_at
+
+    def embed(self, waveforms, lengths=None):
+        if self.calls + 1 == self.fail_at:
+            raise RuntimeError("injected teacher failure")
+        return super().embed(waveforms, lengths)
+
+
+@pytest.mark.parametrize("commit_seconds,kept", [(60.0, 4), (1e-6, 6)])
+def test_interrupted_mid_shard_keeps_committed_rows(corpus, tmp_path, commit_seconds, kept):
+    """Chunks of 4 rows, shards of 8, batches of 2; the teacher fails on its 4th batch, after rows 0:6. Chunk commits
+    keep rows 0:4; commits due every batch (commit_seconds ~ 0) keep 0:6. The rerun embeds only the rest and the
+    store is bitwise the uninterrupted one."""
+    cfg = EmbedConfig(teacher="toy", **dict(CFG, chunk_rows=4, shard_rows=8, commit_seconds=commit_seconds))
+    whole = extract(cfg, ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path / "whole"))
+    out = str(tmp_path / "cut")
+    with pytest.raises(RuntimeError, match="injected teacher failure"):
+        extract(cfg, FailingToy(4, sample_rate=TEACHER_RATE), corpus, out)
+    url = f"{out}/stores/{whole.fingerprint}"
+    store = EmbeddingStore.open(url)
+    assert store.done_shards() == set() and store.progress(0)[-1]["stop"] == kept
+    assert len(store.progress(0)) == (1 if commit_seconds == 60.0 else 3)
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    again = extract(cfg, teacher, corpus, out)
+    assert teacher.calls == (48 - kept) // 2 and again.report["windows_reused"] == kept
+    assert snapshot(url) == snapshot(whole.url)
+    assert verify_store(url, corpus.fingerprint) == []
+    assert not list(Path(url, "ledger").glob("progress-*"))  # superseded by the shards' ledger entries
+
+
+def test_changed_committed_rows_are_redone(corpus, reference, tmp_path):
+    """Committed rows that no longer match their checksum are not reused: the shard is redone from its start."""
+    out = str(tmp_path)
+    with pytest.raises(RuntimeError):
+        extract(EmbedConfig(teacher="toy", **CFG), FailingToy(4, sample_rate=TEACHER_RATE), corpus, out)
+    url = f"{out}/stores/{reference[0].fingerprint}"
+    assert committed_rows(url) == 6  # shard 0 closed, shard 1 holds rows 4:6
+    zarr.open_array(f"{url}/window", mode="r+")[4, 0] = 9.0
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, out)
+    assert result.report["windows_reused"] == 4 and teacher.calls == 22
+    assert snapshot(url) == reference[1]
+
+
+def test_disk_full_fails_clearly_and_nothing_half_written_is_trusted(corpus, reference, tmp_path, monkeypatch):
+    """ENOSPC while rewriting shard 1's file, after half of it landed (a store without atomic writes): the run fails
+    naming the store and file; the rows shard 1 had committed are gone with that file, and the rerun redoes them."""
+    real_set, writes = zarr.storage.LocalStore.set, []
+
+    async def disk_fills(self, key, value):
+        if key == "window/c/1/0":
+            writes.append(key)
+            if len(writes) == 2:  # the commit of rows 6:8; rows 4:6 were committed into the same file before
+                data = value.to_bytes()
+                (self.root / key).write_bytes(data[: len(data) // 2])
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.root / key))
+        return await real_set(self, key, value)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", disk_fills)
+    url = f"{tmp_path}/stores/{reference[0].fingerprint}"
+    with pytest.raises(StoreError, match=rf"store {url}: cannot write rows 6:8: No space left on device "
+                                         rf"\({url}/window/c/1/0\).*re-run `ssondo embed` to resume"):
+        extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
+    monkeypatch.undo()
+    store = EmbeddingStore.open(url)
+    assert 1 not in store.done_shards() and store.progress(1)[-1]["stop"] == 6 and not store.complete
+    kept = committed_rows(url)  # other shards' commits that landed before the failure was seen count
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(tmp_path))
+    assert result.report["windows_reused"] == kept - 2  # rows 4:6 were recorded, but their file was cut: redone
+    assert teacher.calls == (48 - kept + 2) // 2
+    assert snapshot(url) == reference[1] and verify_store(url, corpus.fingerprint) == []
 
 
 def test_two_process_gloo_matches_one_process(corpus, reference, tmp_path):

@@ -209,3 +209,46 @@ def test_nan_data_is_returned_but_a_lost_chunk_is_refused(tmp_path):
     with pytest.raises(StoreError, match="rows 4:8 of window read back as NaN because their chunk file is missing"):
         store.read("window")
     assert store.read("window", slice(0, 4)).shape == (4, 6)  # rows of other shards still read
+
+
+def test_commits_in_row_order_close_a_shard(tmp_path):
+    """Rows are committed in order inside a shard; only commits that cover it, intact, close it into the ledger."""
+    store = build(str(tmp_path / "s"), shards=(), finalise=False)
+    emb, valid = rows_and_mask()
+    store.commit_rows(1, 4, emb[4:6], valid[4:6], {"nan_rows": 0, "zero_rows": 1, "rows": 2})
+    with pytest.raises(StoreError, match=r"cannot commit rows 7:8 of shape \(1, 6\); its next commit starts at row 6"):
+        store.commit_rows(1, 7, emb[7:8], valid[7:8], {})
+    with pytest.raises(StoreError, match="shard 1: its committed rows do not cover 4:8"):
+        store.close_shard(1)
+    assert store.resume_row(1) == 6 and store.info()["windows_committed"] == 2
+    store.commit_rows(1, 6, emb[6:8], valid[6:8], {"nan_rows": 0, "zero_rows": 0, "rows": 2})
+    store.close_shard(1)
+    assert store.done_shards() == {1} and store.progress(1) == []
+    want = hashlib.sha256(emb[4:8].astype(np.float16).tobytes() + valid[4:8].tobytes()).hexdigest()
+    assert store.ledger_entry(1) == {"nan_rows": 0, "zero_rows": 1, "rows": 4, "shard": 1, "start": 4, "stop": 8,
+                                     "checksum": want}
+    for s in (0, 2):
+        lo, hi = LAYOUT.shard_range(s)
+        store.write_shard(s, emb[lo:hi], valid[lo:hi], {"nan_rows": 0, "zero_rows": int((~valid[lo:hi]).sum())})
+    store.commit_rows(0, 0, emb[0:2], valid[0:2], {})  # a stale record, as a kill just after closing shard 0 leaves
+    store.finalise()
+    assert not list((tmp_path / "s" / "ledger").glob("progress-*")) and verify_store(store.url) == []
+
+
+def test_resume_trusts_only_recorded_intact_rows(tmp_path):
+    """Changed, unrecorded or undecodable rows are not resumed from: the shard restarts on cleared files."""
+    store = build(str(tmp_path / "s"), shards=(), finalise=False)
+    emb, valid = rows_and_mask()
+    blocks = tmp_path / "s" / "window" / "c"
+    store.commit_rows(0, 0, emb[0:2], valid[0:2], {})
+    assert store.resume_row(0) == 2
+    zarr.open_array(f"{store.url}/window", mode="r+")[1, 0] = 5.0  # changed after its commit
+    assert store.resume_row(0) == 0 and store.progress(0) == [] and not (blocks / "0" / "0").exists()
+    store.group["window"][4:6] = emb[4:6]  # written, but killed before the record
+    assert store.resume_row(1) == 4 and not (blocks / "1" / "0").exists()
+    store.commit_rows(2, 8, emb[8:10], valid[8:10], {})
+    block = blocks / "2" / "0"
+    block.write_bytes(block.read_bytes()[:10])  # cut short by a crash: a partial write into it would fail
+    assert store.resume_row(2) == 8
+    store.write_shard(2, emb[8:12], valid[8:12], {})
+    assert np.array_equal(store.read("window", slice(8, 12)), emb[8:12].astype(np.float16))

@@ -1,16 +1,21 @@
 """Smoke test of `ssondo embed` through click, with a small TorchScript teacher on a tiny corpus."""
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+import zarr
 from click.testing import CliRunner
 
 from pipeline.audio.decode import resample
-from pipeline.store import open_current, verify_store
+from pipeline.store import EmbeddingStore, open_current, verify_store
+from stages import embed as embed_stage
 from stages.embed import main
 
 from frame_net import FrameNet
@@ -57,6 +62,61 @@ def test_embed_stage(tiny_corpus, tmp_path):
 
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and "reused (already complete): 12 clips" in again.output
+
+
+def test_disk_full_is_a_clear_error_and_the_rerun_says_what_it_reused(tiny_corpus, tmp_path, monkeypatch):
+    params, out = write_params(tmp_path), str(tmp_path / "emb" / "torchscript")
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--stores", str(tmp_path / "emb"), "--out", out]
+    real_set, writes = zarr.storage.LocalStore.set, []
+
+    async def disk_fills(self, key, value):
+        if key.startswith("window/c/"):
+            writes.append(key)
+            if len(writes) == 3:  # the first commit of shard 1 (rows 8:12)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return await real_set(self, key, value)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", disk_fills)
+    full = CliRunner().invoke(main, args)
+    assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output
+    assert f"{out}/stores/" in full.output and "cannot write rows 8:12: No space left on device" in full.output
+    monkeypatch.undo()
+    stores = Path(out) / "stores"
+    store = EmbeddingStore.open(next(p for p in stores.iterdir() if p.is_dir()).as_posix())
+    kept, n = store.info()["windows_committed"], store.layout.n_windows
+    assert 8 <= kept < n
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert f"{n} windows ({kept} reused from an interrupted run, {n - kept} embedded now)" in again.output
+    assert json.loads((Path(out) / "report.json").read_text())["windows_reused"] == kept
+    assert verify_store(store.url, tiny_corpus.fingerprint) == []
+
+
+def test_disk_full_after_the_store_is_complete(tiny_corpus, tmp_path, monkeypatch):
+    """store.json cannot be written: a clear error, the old pointer kept whole, and the rerun reuses the store."""
+    params, out = write_params(tmp_path), str(tmp_path / "emb" / "torchscript")
+    args = ["--params", params, "--corpus", tiny_corpus.path, "--stores", str(tmp_path / "emb"), "--out", out]
+    Path(out).mkdir(parents=True)
+    (Path(out) / "store.json").write_text('{"store": "stores/older"}')
+
+    def disk_full(*_, **__):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def then_disk_full(*a):  # the store is finished; JSON writes fail from now on, after their file was opened
+        result = real_extract(*a)
+        monkeypatch.setattr(json, "dump", disk_full)
+        return result
+
+    real_extract = embed_stage.extract
+    monkeypatch.setattr(embed_stage, "extract", then_disk_full)
+    full = CliRunner().invoke(main, args)
+    assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output
+    assert f"cannot write {out}/store.json or report.json: [Errno 28] No space left on device" in full.output
+    assert json.loads((Path(out) / "store.json").read_text()) == {"store": "stores/older"}
+    monkeypatch.undo()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "reused (already complete)" in again.output, again.output
+    assert verify_store(open_current(out).url, tiny_corpus.fingerprint) == []
 
 
 def test_embed_stage_errors(tiny_corpus, tmp_path):
