@@ -1,0 +1,27 @@
+"""The embedding store: one Zarr v3 group per (teacher, corpus, window settings).
+
+Arrays, all aligned by row:
+    window         (n_windows, dim)  float16/32  teacher embedding of each window
+    window_valid   (n_windows,)      bool        False where the teacher gave NaN/Inf
+    window_clip    (n_windows,)      int64       corpus row of each window
+    window_start   (n_windows,)      int64       first sample (corpus rate) of each window
+    window_length  (n_windows,)      int64       real (unpadded) samples in each window
+    clip           (n_clips, dim)    float16/32  mean of the clip's valid windows (written at finalise)
+    clip_valid     (n_clips,)        bool        the clip has at least one valid window
+Work is split into shards of `shard_rows` window rows; a writer owns whole shards, and a shard counts as
+written only once its ledger entry (`ledger/shard-NNNNNN.json`, with a checksum) exists. Inside an unfinished shard,
+rows are committed in order: each commit is written, then recorded with its checksum in the shard's progress record
+(`ledger/progress-NNNNNN.json`); a resumed run re-checks those rows and starts after them.
+
+Modules: layout (shapes, fingerprint, checksums, errors), embeddings (EmbeddingStore), pointer (store.json: which store
+a checkout uses), verify (`ssondo store verify`).
+"""
+from pipeline.store.embeddings import EmbeddingStore, clip_means
+from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, StoreError, StoreLayout, open_group,
+                                   shard_checksum, store_fingerprint, write_every_chunk)
+from pipeline.store.pointer import POINTER, current_url, open_current, teacher_dir, write_pointer
+from pipeline.store.verify import expected_arrays, verify_store
+
+__all__ = ["COUNTS", "EMBEDDING_ARRAYS", "FORMAT_VERSION", "POINTER", "EmbeddingStore", "StoreError", "StoreLayout",
+           "clip_means", "current_url", "expected_arrays", "open_current", "open_group", "shard_checksum",
+           "store_fingerprint", "teacher_dir", "verify_store", "write_every_chunk", "write_pointer"]

@@ -1,0 +1,48 @@
+"""Which store a checkout uses: `<folder>/store.json` names it (relative, absolute or a URL)."""
+from __future__ import annotations
+
+import json
+import os
+
+import fsspec
+
+from pipeline.store.embeddings import EmbeddingStore
+from pipeline.store.layout import StoreError
+
+POINTER = "store.json"
+
+
+def teacher_dir(root: str, teacher: str) -> str:
+    """The folder (or URL) of `teacher`'s stores under a store root: `<root>/<teacher>`."""
+    return f"{root.rstrip('/')}/{teacher}"
+
+
+def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
+    """Record in `<out_dir>/store.json` which store (relative to out_dir) is the current one."""
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    if store.url.startswith(out_dir.rstrip("/") + "/"):
+        rel = store.url[len(out_dir.rstrip("/")) + 1:]
+    else:  # a store elsewhere (a shared root): a URL, or an absolute path that does not depend on the cwd
+        rel = store.url if "://" in store.url else os.path.abspath(store.url)
+    body = {"store": rel, "store_fingerprint": store.fingerprint, "teacher": store.attrs.get("teacher"),
+            "corpus_fingerprint": store.attrs.get("corpus_fingerprint"), "dim": store.dim}
+    fs.makedirs(root, exist_ok=True)
+    with fs.open(f"{root}/{POINTER}.tmp", "w") as f:  # then moved over the pointer: a failed write leaves the old one
+        json.dump(body, f, indent=2)
+    fs.mv(f"{root}/{POINTER}.tmp", f"{root}/{POINTER}")
+
+
+def current_url(out_dir: str) -> str:
+    """The store that `<out_dir>/store.json` points to (a URL; relative entries resolve against out_dir)."""
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    path = f"{root}/{POINTER}"
+    if not fs.exists(path):
+        raise StoreError(f"{out_dir} has no {POINTER}: no finished embedding store there; run `ssondo embed`")
+    with fs.open(path, "r") as f:
+        rel = json.load(f)["store"]
+    return rel if "://" in rel or rel.startswith("/") else f"{out_dir.rstrip('/')}/{rel}"
+
+
+def open_current(out_dir: str, corpus_fingerprint: str | None = None) -> EmbeddingStore:
+    """Open the complete store that `<out_dir>/store.json` points to (checked against the corpus)."""
+    return EmbeddingStore.open(current_url(out_dir)).require_complete(corpus_fingerprint)
