@@ -10,7 +10,7 @@ from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current, teacher_dir
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TeacherSpec, TrainConfig, parse_teachers
 from pipeline.train.data import distill_data, supervised_data
 from pipeline.train.loop import fit
 from stages.params import params_option, read_params, section, set_threads, write_json
@@ -21,8 +21,8 @@ def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
     return parse(LogMelConfig, dict(params.get("frontend") or {}, sample_rate=sample_rate), "frontend")
 
 
-def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpus, embeddings: str | None,
-              index: str | None):
+def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...], corpus: Corpus,
+              embeddings: str | None, index: str | None):
     """Corpus + targets (the store `<embeddings>/<teacher>/store.json` names, per teacher) + the index at `index`."""
     window = int(round(float((params.get("audio") or {}).get("window_seconds", 10.0)) * corpus.sample_rate))
     if cfg.objective == "supervised":
@@ -30,8 +30,8 @@ def load_data(cfg: TrainConfig, params: dict, teachers: list[str], corpus: Corpu
     if embeddings is None:
         raise ValueError("train: distillation reads teacher targets: pass --embeddings (the embed stage's folder)")
     from pipeline.cluster.index import load_index
-    opened = [open_current(teacher_dir(embeddings, t), corpus.fingerprint) for t in teachers]
-    return distill_data(cfg, corpus, opened, window, index, load_index)
+    opened = [open_current(teacher_dir(embeddings, t.name), corpus.fingerprint) for t in teachers]
+    return distill_data(cfg, corpus, opened, window, index, load_index, teachers)
 
 
 @click.command("train")
@@ -53,12 +53,10 @@ def main(params_file: str, corpus: str, embeddings: str | None, index: str | Non
         data.update(section(params, "supervised", epochs=epochs))
     data.pop("name", None)  # names the output folder in dvc.yaml; the folder arrives as --out
     teachers = data.pop("teachers", ["aisfx"])
-    if not isinstance(teachers, list) or not teachers or not all(isinstance(t, str) for t in teachers):
-        raise click.ClickException(f"train.teachers: expected a non-empty list of teacher names, got {teachers!r}")
     try:
         source = Corpus(corpus)
-        cfg = parse(TrainConfig, data, "train")
-        train_data = load_data(cfg, params, teachers, source, embeddings, index)
+        cfg, specs = parse_teachers(teachers, parse(TrainConfig, data, "train"))
+        train_data = load_data(cfg, params, specs, source, embeddings, index)
         frontend = frontend_config(params, source.sample_rate)
     except (ConfigError, CorpusError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -91,7 +89,7 @@ def live_logger(out: str):
 
     def log(row: dict) -> None:
         for key in ("train_loss", "val_loss", "val_cosine", "val_cosine_raw", "val_rank", "val_top_share",
-                    "samples_per_s"):
+                    "samples_per_s", *sorted(k for k in row if k.startswith("val_cosine_") and k != "val_cosine_raw")):
             if row.get(key) is not None:
                 live.log_metric(key, row[key])
         live.next_step()

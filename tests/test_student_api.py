@@ -125,6 +125,48 @@ def test_project_is_head_of_embedding(trained):
     np.testing.assert_allclose(projected, expected.numpy(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def two_heads(tmp_path_factory):
+    """A checkpoint of a real (tiny) two-teacher run: one head per teacher (band 16-d, band2 8-d)."""
+    path, _ = trained_student(tmp_path_factory.mktemp("train2"), teachers=2)
+    return path
+
+
+def test_per_teacher_heads_save_load_and_project(two_heads, tmp_path):
+    model = load_student(two_heads)
+    raw = read_checkpoint(two_heads)
+    assert model.teachers == ["band", "band2"] and raw.config.teacher_dims == (16, 8)
+    assert raw.target_norm.shape == (2,)  # each teacher's targets were normalised on their own
+    x = noise(1.3, 16000)
+    emb = torch.from_numpy(model.embed(x, 16000))
+    blocks = []
+    for t, (name, dim) in enumerate(zip(model.teachers, (16, 8))):
+        head = ProjectionHead(raw.config.embed_dim, dim, HeadOptions(hidden=raw.config.head_hidden))
+        head.load_state_dict({k.split(".", 2)[2]: v for k, v in raw.head.items() if k.startswith(f"heads.{t}.")})
+        cols = slice(16 * t, 16 + 8 * t)  # teacher t's columns of out_dim
+        with torch.no_grad():
+            expected = to_teacher_space(head(emb), raw.target_mean[cols], raw.target_std[cols], raw.target_norm[t])
+        got = model.project(x, 16000, teacher=name)
+        assert got.shape == (3, dim)
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-6)
+        blocks.append(got)
+    np.testing.assert_allclose(model.project(x, 16000), np.concatenate(blocks, axis=1), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="heads are"):
+        model.project(x, 16000, teacher="aisfx")
+    model.save(tmp_path / "copy.pt")
+    again = load_student(tmp_path / "copy.pt")
+    assert again.config == model.config
+    np.testing.assert_array_equal(again.project(x, 16000, teacher="band2"), blocks[1])
+
+
+def test_one_head_answers_for_its_own_teacher_only(trained):
+    model = load_student(trained)
+    x = noise(1.0, 16000)
+    np.testing.assert_array_equal(model.project(x, 16000, teacher="band"), model.project(x, 16000))
+    with pytest.raises(ValueError, match="one head"):
+        model.project(x, 16000, teacher="crepe")
+
+
 def fine_tune_step(classifier, seed: int = 0) -> None:
     """One SGD step on a random labelled batch."""
     g = torch.Generator().manual_seed(seed)

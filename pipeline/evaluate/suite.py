@@ -19,7 +19,6 @@ from pipeline.evaluate.report import ModelRow
 from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
 from pipeline.inference.checkpoint import read_checkpoint
 from pipeline.inference.model import StudentModel
-from pipeline.students.head import to_teacher_space
 from pipeline.students.macs import count_params
 from pipeline.students.registry import build_student
 
@@ -89,8 +88,7 @@ class Projected(nn.Module):
         self.model = model
 
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        return to_teacher_space(self.head(self.backbone(logmels)), m.target_mean, m.target_std, m.target_norm)
+        return self.model.project_embedding(self.backbone(logmels))  # every teacher's head, side by side
 
 
 def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str, teacher: str) -> Iterator[Candidate]:

@@ -1,7 +1,8 @@
 """The `student.pt` format written by training: state dicts plus JSON config, metrics and history.
 
     student  state dict of the backbone (log-mels -> embedding)
-    head     state dict of the projection head (embedding -> teacher space, or label logits)
+    head     state dict of the projection head (embedding -> teacher space, or label logits); with several
+             teachers one head per teacher (`TeacherHeads`), their outputs side by side
     config   JSON: how to rebuild both (see `CheckpointConfig`) plus provenance (teachers, fingerprints)
     metrics  JSON: the training metrics
     history  JSON: per-epoch metrics
@@ -35,10 +36,13 @@ class CheckpointConfig:
     head_hidden: tuple[int, ...] = (512,)
     objective: str = "distill"
     classes: tuple[str, ...] | None = None
+    teacher_dims: tuple[int, ...] = ()  # one head per teacher (meta `teachers`, in order); () = one head
     meta: dict = field(default_factory=dict)  # teachers, teacher/store/corpus fingerprints ...
 
     def __post_init__(self):
         check(self.window_samples >= 1, "config.window_samples", f"must be >= 1, got {self.window_samples}")
+        check(not self.teacher_dims or sum(self.teacher_dims) == self.out_dim, "config.teacher_dims",
+              f"must add up to out_dim {self.out_dim}, got {list(self.teacher_dims)}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "CheckpointConfig":
@@ -51,6 +55,8 @@ class CheckpointConfig:
     def to_dict(self) -> dict:
         """The flat JSON-able form stored in the checkpoint (meta keys at the top level, as training writes)."""
         flat = {k: v for k, v in to_dict(self).items() if k != "meta"}
+        if not self.teacher_dims:  # one-head checkpoints keep their format exactly
+            del flat["teacher_dims"]
         return {**flat, **self.meta}
 
 
@@ -65,7 +71,7 @@ class Checkpoint:
     history: list
     target_mean: torch.Tensor | None = None  # (out_dim,) when training normalised the targets
     target_std: torch.Tensor | None = None
-    target_norm: torch.Tensor | None = None  # () typical norm of a normalised target
+    target_norm: torch.Tensor | None = None  # () typical norm of a normalised target; (heads,) with several
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:

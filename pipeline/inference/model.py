@@ -21,7 +21,7 @@ from pipeline.inference.checkpoint import Checkpoint, CheckpointConfig, read_che
 from pipeline.inference.classifier import StudentClassifier
 from pipeline.inference.modes import evaluating
 from pipeline.inference.segments import split_segments, to_rate
-from pipeline.students.head import HeadOptions, ProjectionHead, to_teacher_space
+from pipeline.students.head import HeadOptions, ProjectionHead, TeacherHeads, to_teacher_space
 from pipeline.students.macs import count_params
 from pipeline.students.registry import build_student
 
@@ -64,13 +64,17 @@ class StudentModel(nn.Module):
             raise ValueError(f"checkpoint says embed_dim={config.embed_dim} but {config.student} "
                              f"{config.student_options} builds {backbone.embed_dim}")
         self.encoder = AudioEncoder(LogMel(config.frontend), backbone)
-        self.head = ProjectionHead(config.embed_dim, config.out_dim, HeadOptions(hidden=tuple(config.head_hidden)))
+        options = HeadOptions(hidden=tuple(config.head_hidden))
+        self.head = TeacherHeads(config.embed_dim, config.teacher_dims, options) if config.teacher_dims else \
+            ProjectionHead(config.embed_dim, config.out_dim, options)
         self.frozen = False
         self.metrics: dict = {}
         # the head predicts (target - mean) / std when training normalised the targets; identity otherwise
         self.register_buffer("target_mean", torch.zeros(config.out_dim))
         self.register_buffer("target_std", torch.ones(config.out_dim))
-        self.register_buffer("target_norm", torch.tensor(0.0))  # 0: keep the head's own norm
+        # 0: keep the head's own norm; one per teacher's head with several
+        self.register_buffer("target_norm", torch.zeros(len(config.teacher_dims)) if config.teacher_dims
+                             else torch.tensor(0.0))
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> "StudentModel":
@@ -99,6 +103,11 @@ class StudentModel(nn.Module):
     def embedding_dim(self) -> int:
         """Size of an embedding from `embed`."""
         return self.config.embed_dim
+
+    @property
+    def teachers(self) -> list[str]:
+        """The teachers the head projects onto, in output column order (several: one head each)."""
+        return list(self.config.meta.get("teachers") or [])
 
     @property
     def params(self) -> int:
@@ -136,14 +145,29 @@ class StudentModel(nn.Module):
         """(embedding_dim,) clip embedding: segment embeddings averaged, weighted by their real samples."""
         return self.reduce_segments(self.encoder, waveform, sample_rate, batch_size)
 
-    def project(self, waveform: Wave, sample_rate: int, batch_size: int = 16) -> Wave:
-        """(n_segments, out_dim): embeddings mapped by the training head into the teacher's space (or logits)."""
+    def project(self, waveform: Wave, sample_rate: int, batch_size: int = 16, teacher: str | None = None) -> Wave:
+        """(n_segments, out_dim): embeddings mapped by the training head into the teacher's space (or logits);
+        with `teacher`, only that teacher's head (n_segments, its dim)."""
         segs, _ = self.segments(waveform, sample_rate)
-        return like(waveform, self.map_segments(self.teacher_space, segs, batch_size))
+        return like(waveform, self.map_segments(lambda w: self.teacher_space(w, teacher), segs, batch_size))
 
-    def teacher_space(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) -> (batch, out_dim) projected embeddings in the teacher's own space."""
-        return to_teacher_space(self.head(self.encoder(waveforms)), self.target_mean, self.target_std, self.target_norm)
+    def teacher_space(self, waveforms: torch.Tensor, teacher: str | None = None) -> torch.Tensor:
+        """(batch, samples) -> (batch, out_dim) projected embeddings in the teachers' own spaces (several teachers:
+        side by side, in `teachers` order); with `teacher`, only its (batch, dim) block."""
+        return self.project_embedding(self.encoder(waveforms), teacher)
+
+    def project_embedding(self, emb: torch.Tensor, teacher: str | None = None) -> torch.Tensor:
+        """Backbone embeddings (batch, embedding_dim) -> teacher space, as `teacher_space`."""
+        if not self.config.teacher_dims:
+            if teacher is not None and self.teachers != [teacher]:
+                raise ValueError(f"teacher {teacher!r}: this student has one head, trained on {self.teachers}")
+            return to_teacher_space(self.head(emb), self.target_mean, self.target_std, self.target_norm)
+        if teacher is not None and teacher not in self.teachers:
+            raise ValueError(f"teacher {teacher!r}: this student's heads are {self.teachers}")
+        blocks = zip(self.teachers, self.head.heads, self.target_mean.split(self.head.dims),
+                     self.target_std.split(self.head.dims), self.target_norm)
+        return torch.cat([to_teacher_space(head(emb), mean, std, norm) for name, head, mean, std, norm in blocks
+                          if teacher in (None, name)], dim=-1)
 
     def reduce_segments(self, fn: Callable[[torch.Tensor], torch.Tensor], waveform: Wave, sample_rate: int,
                         batch_size: int = 16) -> Wave:

@@ -7,6 +7,7 @@ windows of one clip). The last layer is a plain Linear. The head is discarded at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -40,6 +41,19 @@ class ProjectionHead(nn.Module):
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(..., in_dim) -> (..., out_dim)."""
         return self.mlp(embeddings)
+
+
+class TeacherHeads(nn.Module):
+    """One ProjectionHead per teacher on the shared embedding; their outputs side by side (..., sum of dims)."""
+
+    def __init__(self, in_dim: int, dims: Sequence[int], options: HeadOptions = HeadOptions()):
+        super().__init__()
+        self.dims = tuple(int(d) for d in dims)
+        self.heads = nn.ModuleList(ProjectionHead(in_dim, d, options) for d in self.dims)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(..., in_dim) -> (..., sum of dims), teacher t's block at columns sum(dims[:t]) onwards."""
+        return torch.cat([head(embeddings) for head in self.heads], dim=-1)
 
 
 def to_teacher_space(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, norm: torch.Tensor | float) -> torch.Tensor:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Literal
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
-from pipeline.config import check, to_dict
+from pipeline.config import ConfigError, check, parse, to_dict
 from pipeline.losses.registry import loss_options
 from pipeline.students.registry import student_options
 
@@ -74,3 +75,45 @@ class TrainConfig:
         """Hash of everything that changes the training run (resume only continues an identical run)."""
         blob = json.dumps({"cfg": to_dict(self), "extra": extra}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """One entry of `train.teachers`: a teacher's store, its share of the loss and its loss (None: train.loss)."""
+
+    name: str
+    weight: float = 1.0
+    loss: str | None = None
+
+    def __post_init__(self):
+        check(isinstance(self.name, str) and bool(self.name.strip()), "name", "must name a teacher store")
+        check(math.isfinite(self.weight) and self.weight > 0, "weight", f"must be a finite number > 0, got {self.weight}")
+
+
+def parse_teachers(value: Any, cfg: TrainConfig) -> tuple[TrainConfig, tuple[TeacherSpec, ...]]:
+    """`train.teachers` (names, or {name, weight, loss} mappings) -> (config, specs with loss set, weights summing to 1).
+
+    A single teacher's own loss becomes `train.loss`, so its run is exactly a single-teacher run. A teacher whose
+    loss differs from `train.loss` uses that loss's default options (`train.loss_options` belong to `train.loss`).
+    """
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"train.teachers: expected a non-empty list of teacher names or {{name, weight, loss}} "
+                          f"mappings, got {value!r}")
+    specs = []
+    for i, item in enumerate(value):
+        key = f"train.teachers[{i}]"
+        spec = TeacherSpec(item) if isinstance(item, str) else parse(TeacherSpec, item, key)
+        spec = replace(spec, loss=spec.loss or cfg.loss)
+        loss_options(spec.loss, teacher_loss_options(cfg, spec), f"{key}.loss")  # an unknown loss fails here
+        specs.append(spec)
+    names = [s.name for s in specs]
+    check(len(set(names)) == len(names), "train.teachers", f"names a teacher twice: {names}")
+    if len(specs) == 1 and specs[0].loss != cfg.loss:
+        cfg = replace(cfg, loss=specs[0].loss, loss_options={})
+    total = sum(s.weight for s in specs)
+    return cfg, tuple(replace(s, weight=s.weight / total) for s in specs)
+
+
+def teacher_loss_options(cfg: TrainConfig, spec: TeacherSpec) -> dict:
+    """The options of a teacher's loss: `train.loss_options` for `train.loss`, else that loss's defaults."""
+    return cfg.loss_options if spec.loss == cfg.loss else {}

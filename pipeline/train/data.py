@@ -14,9 +14,9 @@ from pipeline import distributed
 from pipeline.corpus import Corpus
 from pipeline.store import EmbeddingStore
 from pipeline.students.pretrained import file_sha256
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TeacherSpec, TrainConfig
 from pipeline.train.sampling import block_order, epoch_draws, rank_slice, uniform_weights, window_rows
-from pipeline.train.targets import LabelTargets, NormalisedTargets, Targets, load_targets, target_stats
+from pipeline.train.targets import LabelTargets, Targets, load_targets, normalise_targets
 
 
 @dataclass
@@ -31,16 +31,23 @@ class TrainData:
     window_clip: np.ndarray | None = None   # (n_windows,) for window-level targets
     window_start: np.ndarray | None = None  # (n_windows,) start sample of each window
     meta: dict = field(default_factory=dict)  # fingerprints recorded in the checkpoint
+    heads: tuple[TeacherSpec, ...] = ()  # one per teacher when several (targets are TeacherTargets); () = one head
 
 
-# (index path, store fingerprint) -> (weights (n_clips,), clusters (n_clips,)); refuses a foreign index
-IndexLoader = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
+# (index path, the stores' fingerprints) -> (weights (n_clips,), clusters (n_clips,)); refuses a foreign index
+IndexLoader = Callable[[str, list[str]], tuple[np.ndarray, np.ndarray]]
 
 
 def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingStore], window: int,
-                 index_path: str | None, load_index: IndexLoader | None) -> TrainData:
-    """Targets from the store(s); weights from the balanced index (or uniform); validation rows zero-weighted."""
+                 index_path: str | None, load_index: IndexLoader | None,
+                 teachers: Sequence[TeacherSpec] = ()) -> TrainData:
+    """Targets from the store(s); weights from the balanced index (or uniform); validation rows zero-weighted.
+
+    Several stores train one head each, weighted by `teachers` (from `parse_teachers`; default: the stores'
+    teachers, equal weights, `train.loss`).
+    """
     init = init_meta(cfg)  # a missing start checkpoint fails before the targets are read
+    heads = teacher_heads(cfg, stores, teachers)
     for s in stores:
         s.require_complete(corpus.fingerprint)
     targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)), max(16, cfg.block_chunks))
@@ -48,9 +55,9 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
     if cfg.target == "window":  # a clip is usable when one of its windows is valid for every teacher at once
         clip_valid &= np.bincount(stores[0].array("window_clip")[:][targets.valid], minlength=len(corpus)) > 0
     if cfg.sampler == "balanced":
-        if len(stores) != 1 or index_path is None or load_index is None:
-            raise ValueError("train.sampler=balanced needs exactly one teacher store and its cluster index")
-        weights, _ = load_index(index_path, stores[0].fingerprint)
+        if index_path is None or load_index is None:
+            raise ValueError("train.sampler=balanced needs a cluster index (`ssondo cluster`, passed as --index)")
+        weights, _ = load_index(index_path, [s.fingerprint for s in stores])
         weights = weights * clip_valid
     else:
         weights = uniform_weights(clip_valid)
@@ -61,14 +68,30 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
             "teachers": [s.attrs.get("teacher") for s in stores],
             "teacher_fingerprints": [s.attrs.get("teacher_fingerprint") for s in stores],
             "corpus_fingerprint": corpus.fingerprint, **init}
-    data = TrainData(corpus, window, targets, weights, val[clip_valid[val]], meta=meta)
+    if heads:  # how the heads are built and weighted: part of the run's fingerprint and of student.pt
+        meta.update({"teacher_dims": targets.dims, "teacher_weights": [h.weight for h in heads],
+                     "teacher_losses": [h.loss for h in heads]})
+    data = TrainData(corpus, window, targets, weights, val[clip_valid[val]], meta=meta, heads=heads)
     if cfg.target == "window":
         data.window_clip = stores[0].array("window_clip")[:]
         data.window_start = stores[0].array("window_start")[:]
     if cfg.target_norm != "none":
-        data.targets = NormalisedTargets(targets, *target_stats(targets, training_target_rows(data, cfg.seed),
-                                                                cfg.target_norm))
+        data.targets = normalise_targets(targets, training_target_rows(data, cfg.seed), cfg.target_norm)
     return data
+
+
+def teacher_heads(cfg: TrainConfig, stores: Sequence[EmbeddingStore],
+                  teachers: Sequence[TeacherSpec]) -> tuple[TeacherSpec, ...]:
+    """One spec per store when there are several (named by the store's teacher), else () for today's one head."""
+    names = [s.attrs.get("teacher") for s in stores]
+    if len(stores) == 1:
+        return ()
+    if len(set(names)) != len(names):
+        raise ValueError(f"train.teachers: two stores hold the same teacher ({names}); each head needs its own")
+    specs = list(teachers) or [TeacherSpec(n, 1.0 / len(names), cfg.loss) for n in names]
+    if [s.name for s in specs] != names:
+        raise ValueError(f"train.teachers {[s.name for s in specs]} do not match the stores' teachers {names}")
+    return tuple(specs)
 
 
 def init_meta(cfg: TrainConfig) -> dict:

@@ -153,6 +153,7 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
            history: list) -> dict:
     """Write the final `student.pt` and return the metrics."""
     card = model_card(cfg, rt, frontend_cfg, data.window)
+    per_teacher = [f"val_cosine{raw}_{h.name}" for raw in ("", "_raw") for h in data.heads]  # several teachers
     final, first = history[-1], history[0]
     floor = mean_target_cosine(data, cfg.val_max_rows) if cfg.objective == "distill" else None
     metrics = {**card, "val_cosine": final["val_cosine"], "val_cosine_untrained": first["val_cosine"],
@@ -160,18 +161,27 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
                "val_cosine_mean_target": floor, "val_loss": final["val_loss"], "epochs": cfg.epochs,
                "val_rank": final.get("val_rank"), "val_rank_untrained": first.get("val_rank"),
                "val_top_share": final.get("val_top_share"),
-               "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]]))}
+               "samples_per_s": float(np.median([h["samples_per_s"] for h in history[1:]])),
+               **{k: final.get(k) for k in per_teacher}}
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}  # NaN (no validation rows) is not JSON
     config = {"student": cfg.student, "student_options": cfg.student_options, "head_hidden": list(cfg.head_hidden),
               "objective": cfg.objective, "frontend": to_dict(frontend_cfg), "window_samples": data.window,
               "out_dim": data.targets.dim, "embed_dim": card["embed_dim"],
               "classes": data.targets.classes if isinstance(data.targets, LabelTargets) else None, **data.meta}
-    norm = None
-    if isinstance(data.targets, NormalisedTargets):  # lets `project` answer in the teacher's space
-        norm = {"target_mean": data.targets.mean, "target_std": data.targets.std,
-                "target_norm": torch.tensor(data.targets.norm)}
-    save_student(out / "student.pt", rt.model.student, rt.model.head, config, metrics, history, target_norm=norm)
+    save_student(out / "student.pt", rt.model.student, rt.model.head, config, metrics, history,
+                 target_norm=target_norm_state(data))
     return metrics
+
+
+def target_norm_state(data: TrainData) -> dict | None:
+    """How training normalised the targets, so `project` answers in each teacher's space: mean and std (out_dim,)
+    over every head's columns, and the typical norm: () for one head, (heads,) for one per teacher."""
+    parts = data.targets.parts if data.heads else [data.targets]
+    if not isinstance(parts[0], NormalisedTargets):
+        return None
+    norms = [p.norm for p in parts]
+    return {"target_mean": torch.cat([p.mean for p in parts]), "target_std": torch.cat([p.std for p in parts]),
+            "target_norm": torch.tensor(norms if data.heads else norms[0])}
 
 
 def finite_or_none(x: float) -> float | None:

@@ -35,10 +35,11 @@ def setup_runtime(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig,
     device = distributed.pick_device(cfg.device)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
-    model = build_models(cfg, data.targets.dim, cfg.seed).to(device)
+    dims = data.targets.dims if data.heads else ()  # per-teacher heads, or today's one head
+    model = build_models(cfg, data.targets.dim, cfg.seed, dims).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss = build_objective(cfg).to(device)
+    loss = build_objective(cfg, data.heads, dims).to(device)
     params = list(model.parameters()) + list(loss.parameters())
     wrapped: nn.Module = model
     if info.world > 1:

@@ -107,21 +107,20 @@ def target_stats(targets: Targets, rows: np.ndarray, mode: str, floor: float = 0
 class ChunkTargets:
     """Targets read by whole zarr chunks, keeping the last few chunks; pair with `block_order` plans."""
 
-    def __init__(self, stores: Sequence[EmbeddingStore], array: str, valid: np.ndarray, cache_chunks: int = 16):
-        self.stores, self.array, self.valid = list(stores), array, valid
-        self.chunk_rows = stores[0].group[array].chunks[0]
+    def __init__(self, store: EmbeddingStore, array: str, valid: np.ndarray, cache_chunks: int = 16):
+        self.store, self.array, self.valid = store, array, valid
+        self.chunk_rows = store.group[array].chunks[0]
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.cache_chunks = cache_chunks
 
     @property
     def dim(self) -> int:
-        return sum(s.group[self.array].shape[1] for s in self.stores)
+        return self.store.group[self.array].shape[1]
 
     def _chunk(self, c: int) -> np.ndarray:
         if c not in self.cache:
             lo = c * self.chunk_rows
-            parts = [s.read(self.array, slice(lo, lo + self.chunk_rows)).astype(np.float32) for s in self.stores]
-            self.cache[c] = _normalise_concat(parts) if len(parts) > 1 else parts[0]
+            self.cache[c] = self.store.read(self.array, slice(lo, lo + self.chunk_rows)).astype(np.float32)
             while len(self.cache) > self.cache_chunks:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(c)
@@ -136,27 +135,64 @@ class ChunkTargets:
         return torch.from_numpy(out)
 
 
-def _normalise_concat(parts: list[np.ndarray]) -> np.ndarray:
-    """L2-normalise each teacher's block, then concatenate along the feature axis."""
-    normed = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts]
-    return np.concatenate(normed, axis=1)
+class TeacherTargets:
+    """Several teachers' targets side by side, one block per projection head.
+
+    `get` concatenates the teachers' rows into one (batch, sum of dims) tensor, so batching, mixup and the loss
+    call treat them as one target; `parts[t]` is teacher t's own targets (normalised on its own).
+    """
+
+    def __init__(self, parts: Sequence[Targets]):
+        self.parts = list(parts)
+        self.valid = np.logical_and.reduce([p.valid for p in self.parts])  # a row is usable for every teacher
+        self.chunk_rows = self.parts[0].chunk_rows
+
+    @property
+    def dims(self) -> list[int]:
+        return [p.dim for p in self.parts]
+
+    @property
+    def dim(self) -> int:
+        return sum(self.dims)
+
+    def get(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.cat([p.get(rows) for p in self.parts], dim=1)
+
+
+def check_aligned(stores: Sequence[EmbeddingStore], level: str) -> int:
+    """The shared row count of `level` in every store; refuses stores whose rows are not the same windows."""
+    rows = {s.group[level].shape[0] for s in stores}
+    if len(rows) != 1:
+        raise StoreError(f"stores disagree on the number of {level} rows: {sorted(rows)} (one corpus and the same "
+                         f"audio.window_seconds/hop_seconds/last_window give every teacher the same rows)")
+    if level == "window" and len(stores) > 1:
+        first = [stores[0].read(a) for a in ("window_clip", "window_start")]
+        for s in stores[1:]:
+            if not all(np.array_equal(a, s.read(n)) for a, n in zip(first, ("window_clip", "window_start"))):
+                raise StoreError(f"store {s.url} cuts other windows than {stores[0].url} (different window "
+                                 f"settings): their window targets do not align")
+    return rows.pop()
 
 
 def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_budget_bytes: int = 2 << 30,
                  cache_chunks: int = 16):
-    """Targets of one store (or several, L2-normalised per teacher and concatenated) at `clip` or `window` level.
+    """Targets of one store at `clip` or `window` level; several stores give `TeacherTargets` (one part each).
 
-    Returns RamTargets when the float32 table fits the budget, else ChunkTargets (whole-chunk reads) keeping
-    `cache_chunks` chunks: at least a `block_order` block, so each chunk is read once per block.
+    Each part is RamTargets when the float32 tables of all stores fit the budget together, else ChunkTargets
+    (whole-chunk reads) keeping `cache_chunks` chunks: at least a `block_order` block, so each chunk is read
+    once per block.
     """
     if level not in ("clip", "window"):
         raise ValueError(f"target level must be 'clip' or 'window', got {level!r}")
-    rows = {s.group[level].shape[0] for s in stores}
-    if len(rows) != 1:
-        raise StoreError(f"stores disagree on the number of {level} rows: {sorted(rows)}")
-    valid = np.logical_and.reduce([s.read(f"{level}_valid") for s in stores])
-    n, dim = rows.pop(), sum(s.group[level].shape[1] for s in stores)
-    if n * dim * 4 > memory_budget_bytes:
-        return ChunkTargets(stores, level, valid, cache_chunks)
-    parts = [s.read(level).astype(np.float32) for s in stores]
-    return RamTargets(_normalise_concat(parts) if len(parts) > 1 else parts[0], valid)
+    n = check_aligned(stores, level)
+    in_ram = n * sum(s.group[level].shape[1] for s in stores) * 4 <= memory_budget_bytes
+    parts = [RamTargets(s.read(level).astype(np.float32), s.read(f"{level}_valid")) if in_ram
+             else ChunkTargets(s, level, s.read(f"{level}_valid"), cache_chunks) for s in stores]
+    return parts[0] if len(parts) == 1 else TeacherTargets(parts)
+
+
+def normalise_targets(targets: Targets, rows: np.ndarray, mode: str) -> Targets:
+    """`targets` normalised by `mode` with statistics of `rows`: each teacher's part on its own."""
+    if isinstance(targets, TeacherTargets):
+        return TeacherTargets([normalise_targets(p, rows, mode) for p in targets.parts])
+    return NormalisedTargets(targets, *target_stats(targets, rows, mode))

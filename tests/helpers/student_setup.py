@@ -19,12 +19,16 @@ from pipeline.train.loop import fit
 WINDOW = 8000  # 0.5 s at 16 kHz
 
 
-def trained_student(root: Path) -> tuple[Path, Corpus]:
-    """corpus -> band-teacher store -> 2 epochs of `fit` -> `<root>/student/student.pt` (as `ssondo train` writes)."""
+def trained_student(root: Path, teachers: int = 1) -> tuple[Path, Corpus]:
+    """corpus -> band-teacher store(s) -> 2 epochs of `fit` -> `<root>/student/student.pt` (as `ssondo train`
+    writes); `teachers=2` adds a second teacher (band2, 8-d), so the student has one head per teacher."""
     corpus = make_corpus(root, n=24)
-    store = make_store(corpus, root / "embeddings", BandTeacher(), window_seconds=WINDOW / corpus.sample_rate)
+    seconds = WINDOW / corpus.sample_rate
+    stores = [make_store(corpus, root / "embeddings", BandTeacher(), window_seconds=seconds)]
+    if teachers == 2:
+        stores.append(make_store(corpus, root / "band2", BandTeacher(dim=8, seed=3, name="band2"), window_seconds=seconds))
     cfg = tiny_config(epochs=2, epoch_size=32)
-    fit(cfg, distill_data(cfg, corpus, [store], WINDOW, None, None), frontend_config(), root / "student")
+    fit(cfg, distill_data(cfg, corpus, stores, WINDOW, None, None), frontend_config(), root / "student")
     return root / "student" / "student.pt", corpus
 
 

@@ -1,8 +1,8 @@
 """Run `fit` in its own process from a JSON spec (for kill/resume and torchrun DDP tests).
 
 Usage: python train_run.py SPEC.json   (or under `python -m torch.distributed.run ... train_run.py SPEC.json`)
-Spec keys: corpus (corpus.h5), store (store folder with store.json), out, config (TrainConfig fields),
-frontend (LogMelConfig fields), window (samples). Each rank also writes `<out>/plan-rank<r>.npz` (epoch 0 plan).
+Spec keys: corpus (corpus.h5), stores (store folders with store.json), teachers (optional: a `train.teachers`
+value naming those stores), out, config (TrainConfig fields), frontend (LogMelConfig fields), window (samples). Each rank also writes `<out>/plan-rank<r>.npz` (epoch 0 plan).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import parse
 from pipeline.corpus import Corpus
 from pipeline.store import open_current
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TrainConfig, parse_teachers
 from pipeline.train.data import distill_data, epoch_plan
 from pipeline.train.loop import fit
 
@@ -29,7 +29,9 @@ def main(spec_path: str) -> None:
     spec = json.loads(open(spec_path).read())
     cfg = parse(TrainConfig, spec["config"], "train")
     corpus = Corpus(spec["corpus"])
-    data = distill_data(cfg, corpus, [open_current(spec["store"], corpus.fingerprint)], spec["window"], None, None)
+    stores = [open_current(s, corpus.fingerprint) for s in spec["stores"]]
+    teachers = parse_teachers(spec["teachers"], cfg)[1] if spec.get("teachers") else ()
+    data = distill_data(cfg, corpus, stores, spec["window"], None, None, teachers)
     info = distributed.discover()
     distributed.init(info, torch.device("cpu"))
     Path(spec["out"]).mkdir(parents=True, exist_ok=True)

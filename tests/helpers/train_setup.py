@@ -94,10 +94,9 @@ class BandTeacher(nn.Module):
     so the constant mean-target predictor is a meaningful floor.
     """
 
-    name = "band"
-
-    def __init__(self, sample_rate: int = 16000, dim: int = 16, bands: int = 24, seed: int = 0):
+    def __init__(self, sample_rate: int = 16000, dim: int = 16, bands: int = 24, seed: int = 0, name: str = "band"):
         super().__init__()
+        self.name = name  # a second teacher of a multi-teacher test needs its own name
         g = torch.Generator().manual_seed(seed)
         self.sample_rate, self.embed_dim, self.bands = sample_rate, dim, bands
         self.register_buffer("proj", torch.randn(bands, dim, generator=g) / bands ** 0.5)

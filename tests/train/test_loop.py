@@ -19,7 +19,7 @@ from pipeline.audio.logmel import LogMel
 from pipeline.config import ConfigError, to_dict
 from pipeline.distributed import DistInfo
 from pipeline.store import open_current
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TrainConfig, parse_teachers
 from pipeline.train.data import distill_data, epoch_plan, supervised_data
 from pipeline.train.loop import fit, lr_at
 from pipeline.train.model import build_models, build_objective, make_optimizer
@@ -30,20 +30,28 @@ from pipeline.train.validate import mean_target_cosine
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "tests" / "helpers" / "train_run.py"
 WINDOW = 8000  # 0.5 s at 16 kHz
+TWO = [{"name": "band", "weight": 2.0}, {"name": "band2", "loss": "mse"}]  # two teachers, one head each
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A 40-clip, 4-class corpus at 16 kHz and its band-teacher store (0.5 s windows)."""
+    """A 40-clip, 4-class corpus at 16 kHz and two band-teacher stores (0.5 s windows; band2 another projection)."""
     root = tmp_path_factory.mktemp("train")
     corpus = make_corpus(root, n=40)
     make_store(corpus, root / "band", BandTeacher())
+    make_store(corpus, root / "band2", BandTeacher(dim=8, seed=3, name="band2"))
     return root, corpus
 
 
-def _data(world, cfg: TrainConfig):
+def _names(teachers: list | None) -> list[str]:
+    return [t["name"] for t in teachers] if teachers else ["band"]
+
+
+def _data(world, cfg: TrainConfig, teachers: list | None = None):
+    """The band store's data, or that of `teachers` (a `train.teachers` value), one head each."""
     root, corpus = world
-    return distill_data(cfg, corpus, [open_current(str(root / "band"), corpus.fingerprint)], WINDOW, None, None)
+    stores = [open_current(str(root / name), corpus.fingerprint) for name in _names(teachers)]
+    return distill_data(cfg, corpus, stores, WINDOW, None, None, parse_teachers(teachers, cfg)[1] if teachers else ())
 
 
 def _weights(out: Path) -> dict:
@@ -57,10 +65,10 @@ def _assert_identical(a: dict, b: dict) -> None:
     assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:3]}"
 
 
-def _spec(world, cfg: TrainConfig, out: Path) -> Path:
+def _spec(world, cfg: TrainConfig, out: Path, teachers: list | None = None) -> Path:
     root, corpus = world
-    spec = {"corpus": corpus.path, "store": str(root / "band"), "out": str(out), "config": to_dict(cfg),
-            "frontend": to_dict(frontend_config()), "window": WINDOW}
+    spec = {"corpus": corpus.path, "stores": [str(root / name) for name in _names(teachers)], "teachers": teachers,
+            "out": str(out), "config": to_dict(cfg), "frontend": to_dict(frontend_config()), "window": WINDOW}
     path = out.with_suffix(".json")
     path.write_text(json.dumps(spec))
     return path
@@ -124,10 +132,11 @@ def test_resume_after_stop_is_bit_identical(world, tmp_path, loss, options):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_is_bit_identical(world, tmp_path):
+@pytest.mark.parametrize("teachers", [None, TWO], ids=["one-teacher", "two-teachers"])
+def test_resume_after_sigkill_is_bit_identical(world, tmp_path, teachers):
     cfg = tiny_config(epochs=6, epoch_size=32)
     out = tmp_path / "killed"
-    spec = _spec(world, cfg, out)
+    spec = _spec(world, cfg, out, teachers)
     proc = subprocess.Popen([sys.executable, str(HELPER), str(spec)], env=_env(), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -138,7 +147,7 @@ def test_resume_after_sigkill_is_bit_identical(world, tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     epoch = torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
     assert epoch < cfg.epochs - 1 and not (out / "student.pt").exists()  # it really was cut short
-    data = _data(world, cfg)
+    data = _data(world, cfg, teachers)
     fit(cfg, data, frontend_config(), out)  # the re-run picks up the killed process's checkpoint
     fit(cfg, data, frontend_config(), tmp_path / "whole")
     _assert_identical(_weights(tmp_path / "whole"), _weights(out))
@@ -214,3 +223,19 @@ def test_two_rank_ddp_step_equals_one_step_on_both_batches(world, tmp_path):
     # the check can fail: summed gradients, or rank 0's batch alone, land measurably elsewhere
     assert _max_diff(trained, _reference_step(cfg, data, plans, 1.0)) > 100 * max(worst, 1e-8)
     assert _max_diff(trained, _reference_step(cfg, data, plans[:1], 1.0)) > 100 * max(worst, 1e-8)
+
+
+def test_two_teachers_train_one_head_each_and_report_both_cosines(world, tmp_path):
+    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0)
+    data = _data(world, cfg, TWO)
+    assert [h.name for h in data.heads] == ["band", "band2"] and data.targets.dims == [16, 8]
+    assert [h.weight for h in data.heads] == pytest.approx([2 / 3, 1 / 3])  # normalised to sum 1
+    metrics = fit(cfg, data, frontend_config(), tmp_path)
+    history = json.loads(torch.load(tmp_path / "student.pt", weights_only=True)["history"])
+    for name in ("band", "band2"):
+        assert metrics[f"val_cosine_{name}"] > history[0][f"val_cosine_{name}"] + 0.1  # each head learns
+        assert metrics[f"val_cosine_raw_{name}"] is not None
+    assert metrics["val_cosine"] == pytest.approx(2 / 3 * metrics["val_cosine_band"] + 1 / 3 * metrics["val_cosine_band2"])
+    config = json.loads(torch.load(tmp_path / "student.pt", weights_only=True)["config"])
+    assert config["teacher_dims"] == [16, 8] and config["teacher_losses"] == ["cosine", "mse"]
+    assert config["teachers"] == ["band", "band2"] and config["out_dim"] == 24

@@ -1,4 +1,4 @@
-"""Teacher targets: in-RAM and chunked readers agree, chunks are read whole, several teachers are normalised."""
+"""Teacher targets: in-RAM and chunked readers agree, chunks are read whole, several teachers sit side by side."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from train_setup import BandTeacher, make_corpus, make_store
 
 from pipeline.store import StoreError
 from pipeline.train.sampling import block_order, epoch_draws
-from pipeline.train.targets import ChunkTargets, RamTargets, load_targets
+from pipeline.train.targets import ChunkTargets, RamTargets, TeacherTargets, load_targets, normalise_targets
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +65,38 @@ def test_chunk_targets_read_whole_chunks_once_per_block(stores, zarr_reads):
     assert len(reads) < len(plan) / 10  # never a read per row
 
 
-def test_several_teachers_are_normalised_per_teacher_and_concatenated(stores):
+def test_several_teachers_give_one_part_each_side_by_side(stores):
     _, band, toy = stores
     for budget in (1 << 30, 0):
         targets = load_targets([band, toy], "clip", memory_budget_bytes=budget)
+        assert isinstance(targets, TeacherTargets) and targets.dims == [12, 6] and targets.dim == 18
         rows = np.arange(band.array("clip").shape[0])
-        got = targets.get(rows).numpy()  # (clips, 12 + 6)
-        assert got.shape == (len(rows), 18) and targets.dim == 18
+        got = targets.get(rows).numpy()  # (clips, 12 + 6): each teacher's raw rows, one head's target each
         for block, store in ((got[:, :12], band), (got[:, 12:], toy)):
-            raw = store.array("clip")[:].astype(np.float32)
-            assert np.allclose(block, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
-            assert np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-5)
+            assert np.array_equal(block, store.array("clip")[:].astype(np.float32))
+        assert np.array_equal(targets.valid, band.read("clip_valid") & toy.read("clip_valid"))
 
 
-def test_stores_with_different_rows_are_refused(stores, tmp_path):
+def test_each_teacher_is_normalised_on_its_own(stores):
+    _, band, toy = stores
+    targets = load_targets([band, toy], "clip")
+    rows = np.arange(band.array("clip").shape[0])
+    normed = normalise_targets(targets, rows, "standardize")
+    for part, raw in zip(normed.parts, targets.parts):
+        x = part.get(rows).numpy()
+        assert np.allclose(x.mean(axis=0), 0, atol=1e-4) and part.raw is raw
+    assert torch.equal(normed.get(rows), torch.cat([p.get(rows) for p in normed.parts], dim=1))
+
+
+def test_stores_with_different_rows_are_refused(stores, tmp_path, monkeypatch):
     corpus, band, _ = stores
     other = make_store(corpus, tmp_path / "wide", BandTeacher(dim=12, seed=1), window_seconds=0.25)
     with pytest.raises(StoreError, match="disagree"):
         load_targets([band, other], "window")
+    shifted = make_store(corpus, tmp_path / "shifted", BandTeacher(dim=12, seed=1))
+    read = shifted.read  # same row count, windows starting a sample later (as other window settings would cut)
+    monkeypatch.setattr(shifted, "read", lambda name, *sel: read(name, *sel) + (name == "window_start"))
+    with pytest.raises(StoreError, match="other windows"):
+        load_targets([band, shifted], "window")
     with pytest.raises(ValueError, match="clip' or 'window"):
         load_targets([band], "frame")
