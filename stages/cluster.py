@@ -19,7 +19,8 @@ from stages.params import params_option, read_params, section, set_threads
 @click.option("--embeddings", required=True, help="Folder of the embed stage's <teacher>/store.json pointers.")
 @click.option("--out", required=True, help="Output folder of the index.")
 def main(params_file: str, k: int | None, teacher: str | None, corpus: str, embeddings: str, out: str) -> None:
-    """Cluster the clip embeddings of one teacher's store and write row-aligned sampling weights."""
+    """Cluster the clip embeddings of one teacher's store (or of several, cluster.joint_teachers) and write
+    row-aligned sampling weights."""
     params = read_params(params_file)
     set_threads(params)
     try:
@@ -29,12 +30,12 @@ def main(params_file: str, k: int | None, teacher: str | None, corpus: str, embe
     try:
         source = Corpus(corpus)
         manifest = source.manifest()
-        store = open_current(teacher_dir(embeddings, cfg.teacher), source.fingerprint)
-        result = build_index(store, manifest, cfg, source.fingerprint)
+        stores = [open_current(teacher_dir(embeddings, t), source.fingerprint) for t in cfg.teachers]
+        result = build_index(stores, manifest, cfg, source.fingerprint)
     except (CorpusError, StoreError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from exc
     save_outputs(result, manifest, out)
-    click.echo(f"cluster {cfg.teacher}: {summary(result)} -> {out}")
+    click.echo(f"cluster {' + '.join(cfg.teachers)}: {summary(result)} -> {out}")
 
 
 if __name__ == "__main__":

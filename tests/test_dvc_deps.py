@@ -131,10 +131,34 @@ def test_closure_follows_imports_inside_functions_and_package_inits():
     assert Path("pipeline/teachers/registry.py") not in closure("stages.train")  # training loads no teacher
 
 
+def store_pointers(stage: str, params: dict) -> list[str]:
+    """A stage's deps with the embeddings folder and cluster teacher filled in from `params`."""
+    root = params["paths"]["embeddings"]
+    return [d.replace("${paths.embeddings}", root).replace("${cluster.teacher}", params["cluster"]["teacher"])
+            for d in STAGES[stage]["deps"]]
+
+
+def teacher_names(teachers: list) -> list[str]:
+    """`train.teachers` names, in either form (a name, or a {name, weight, loss} mapping)."""
+    return [t if isinstance(t, str) else t["name"] for t in teachers]
+
+
 def test_train_depends_on_every_store_it_reads():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     root = params["paths"]["embeddings"]
-    deps = [d.replace("${paths.embeddings}", root).replace("${cluster.teacher}", params["cluster"]["teacher"])
-            for d in STAGES["train"]["deps"]]
-    for teacher in params["train"]["teachers"]:
-        assert f"{root}/{teacher}/store.json" in deps, f"train reads {teacher}'s store"
+    deps = store_pointers("train", params)
+    for teacher in teacher_names(params["train"]["teachers"]):
+        assert f"{root}/{teacher}/store.json" in deps, f"train reads {teacher}'s store: list its pointer in dvc.yaml"
+
+
+def test_cluster_depends_on_every_store_it_clusters():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    root, cluster = params["paths"]["embeddings"], params["cluster"]
+    for stage in ("cluster", "cluster-sweep"):
+        deps = store_pointers(stage, params)
+        for teacher in [cluster["teacher"], *cluster["joint_teachers"]]:
+            assert f"{root}/{teacher}/store.json" in deps, f"{stage} clusters {teacher}'s store"
+
+
+def test_the_store_check_reads_both_forms():
+    assert teacher_names(["aisfx", {"name": "crepe", "weight": 0.5}]) == ["aisfx", "crepe"]

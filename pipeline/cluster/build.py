@@ -5,6 +5,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from pipeline.cluster.features import Features
 from pipeline.cluster.index import write_index
 from pipeline.cluster.kmeans import Assignment, assign, fit_streaming
 from pipeline.cluster.plots import plot_map, plot_sizes, sizes_table
-from pipeline.cluster.source import ClipSource, sample_rows
+from pipeline.cluster.source import ClipSource, open_clips, sample_rows
 from pipeline.cluster.weights import balanced_weights, cluster_sizes, expected_per_cluster
 from pipeline.config import to_dict
 from pipeline.store import EmbeddingStore, StoreError
@@ -35,17 +36,18 @@ class ClusterResult:
     sample_features: np.ndarray  # (m, feature dim)
 
 
-def open_source(store: EmbeddingStore, n_manifest: int, cfg: ClusterConfig,
+def open_source(stores: Sequence[EmbeddingStore], n_manifest: int, cfg: ClusterConfig,
                 corpus_fingerprint: str | None = None) -> ClipSource:
-    """Check store and corpus agree and that there are at least k valid clips; then open the block reader."""
-    try:
-        store.require_complete(corpus_fingerprint)
-    except StoreError as exc:
-        raise ClusterError(str(exc)) from exc
-    if store.layout.n_clips != n_manifest:
-        raise ClusterError(f"store {store.url} has {store.layout.n_clips} clips but the manifest has {n_manifest} "
-                           f"rows; they come from different corpora")
-    source = ClipSource(store, cfg.chunk_rows)
+    """Check stores and corpus agree and that there are at least k valid clips; then open the block reader."""
+    for store in stores:
+        try:
+            store.require_complete(corpus_fingerprint)
+        except StoreError as exc:
+            raise ClusterError(str(exc)) from exc
+        if store.layout.n_clips != n_manifest:
+            raise ClusterError(f"store {store.url} has {store.layout.n_clips} clips but the manifest has "
+                               f"{n_manifest} rows; they come from different corpora")
+    source = open_clips(stores, cfg.chunk_rows)
     n_valid = int(source.valid.sum())
     if n_valid < cfg.k:
         raise ClusterError(f"k={cfg.k} is larger than the number of valid clips ({n_valid} of {source.n_rows}); "
@@ -65,10 +67,13 @@ def draw_sample(source: ClipSource, cfg: ClusterConfig) -> tuple[np.ndarray, np.
     return rows[ok], raw[ok]
 
 
-def build_index(store: EmbeddingStore, manifest: pd.DataFrame, cfg: ClusterConfig,
+def build_index(stores: EmbeddingStore | Sequence[EmbeddingStore], manifest: pd.DataFrame, cfg: ClusterConfig,
                 corpus_fingerprint: str | None = None) -> ClusterResult:
-    """Fit streaming k-means on the store's clip embeddings and derive balanced sampling weights."""
-    source = open_source(store, len(manifest), cfg, corpus_fingerprint)
+    """Fit streaming k-means on the store's clip embeddings (several stores: their joint space, see
+    `JointClipSource`) and derive balanced sampling weights."""
+    stores = [stores] if isinstance(stores, EmbeddingStore) else list(stores)
+    store = stores[0]
+    source = open_source(stores, len(manifest), cfg, corpus_fingerprint)
     rows, raw = draw_sample(source, cfg)
     features = Features.fit(raw[:cfg.init_size], cfg.normalize, cfg.pca_dim, cfg.whiten, cfg.batch_size)
     sample = features(raw)  # (m, feature dim)
@@ -81,6 +86,11 @@ def build_index(store: EmbeddingStore, manifest: pd.DataFrame, cfg: ClusterConfi
             "teacher": store.attrs.get("teacher"), "k": cfg.k, "balance": cfg.balance,
             "min_weight_floor": cfg.min_weight_floor, "feature_dim": int(km.cluster_centers_.shape[1]),
             "config": to_dict(cfg), "package_version": __version__}
+    if len(stores) > 1:  # `load_index` checks every store it was built from
+        meta.update({"store_fingerprints": [s.fingerprint for s in stores],
+                     "teachers": [s.attrs.get("teacher") for s in stores]})
+    else:  # a one-store index keeps its exact metadata
+        del meta["config"]["joint_teachers"]
     m = min(cfg.map_sample, len(rows))
     return ClusterResult(result, weights, km.cluster_centers_.astype(np.float32), metrics, meta, rows[:m], sample[:m])
 

@@ -15,6 +15,7 @@ class ClusterConfig:
     """Params section `cluster`: streaming k-means over clip embeddings and the balancing of its clusters."""
 
     teacher: str = "aisfx"
+    joint_teachers: tuple[str, ...] = ()  # clustered together with `teacher` (per-teacher L2-normalised, concatenated)
     k: int = 50
     normalize: bool = True
     pca_dim: int | None = None
@@ -30,8 +31,16 @@ class ClusterConfig:
     map_sample: int = 3000
     sweep: tuple[int, ...] = ()  # extra k values for dvc.yaml's `cluster-sweep` foreach; not read by the library
 
+    @property
+    def teachers(self) -> list[str]:
+        """Every teacher whose store is clustered (one, or the joint space of several)."""
+        return [self.teacher, *self.joint_teachers]
+
     def __post_init__(self):
         check(bool(self.teacher), "cluster.teacher", "must name a teacher store")
+        names = [self.teacher, *self.joint_teachers]
+        check(len(set(names)) == len(names) and all(names), "cluster.joint_teachers",
+              f"must name other teachers than cluster.teacher, each once, got {list(self.joint_teachers)}")
         check(self.k >= 2, "cluster.k", f"must be >= 2, got {self.k}")
         check(self.pca_dim is None or self.pca_dim >= 2, "cluster.pca_dim", f"must be null or >= 2, got {self.pca_dim}")
         check(not self.whiten or self.pca_dim is not None, "cluster.whiten", "needs pca_dim (whitening is done by PCA)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,12 +51,16 @@ def read_meta(path: str | Path) -> dict:
     return json.loads(raw)
 
 
-def load_index(path: str | Path, store_fingerprint: str, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sampling weights (n_clips,) float64 and clusters (n_clips,) int64, refusing an index of another store."""
+def load_index(path: str | Path, store_fingerprints: str | Sequence[str],
+               n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling weights (n_clips,) float64 and clusters (n_clips,) int64, refusing an index built from a store
+    that is not among `store_fingerprints` (the stores training reads)."""
     meta = read_meta(path)
-    if meta.get("store_fingerprint") != store_fingerprint:
-        raise ClusterError(f"cluster index {path} was built from store {meta.get('store_fingerprint')} but the "
-                           f"current store is {store_fingerprint}; re-run `ssondo cluster`")
+    current = [store_fingerprints] if isinstance(store_fingerprints, str) else list(store_fingerprints)
+    built = meta.get("store_fingerprints") or [meta.get("store_fingerprint")]  # joint, or one store
+    if not set(built) <= set(current):
+        raise ClusterError(f"cluster index {path} was built from store {' + '.join(map(str, built))} but the "
+                           f"current store is {' + '.join(current)}; re-run `ssondo cluster`")
     df = pd.read_parquet(_index_path(path), columns=["cluster", "weight"])
     expected = meta["n_rows"] if n_rows is None else n_rows
     if len(df) != meta["n_rows"] or len(df) != expected:

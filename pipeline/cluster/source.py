@@ -1,10 +1,11 @@
 """Block reads of a store's clip embeddings: whole zarr chunks at a time, so memory follows the block size."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
+from pipeline.cluster.features import l2_normalize
 from pipeline.store import EmbeddingStore
 
 
@@ -31,7 +32,7 @@ class ClipSource:
         spans = [(first * self.chunk, min((last + 1) * self.chunk, self.n_rows))
                  for first, last in _runs(np.sort(np.asarray(chunks, dtype=np.int64)))]
         rows = np.concatenate([np.arange(start, stop, dtype=np.int64) for start, stop in spans])
-        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        out = np.empty((len(rows), self.array.shape[1]), dtype=np.float32)  # this store's own width
         at = 0
         for start, stop in spans:
             out[at:at + stop - start] = self.store.read("clip", slice(start, stop))  # float16 -> float32
@@ -62,6 +63,30 @@ class ClipSource:
             pick = order[np.isin(chunk_of, group)]  # positions in `rows` served by this block
             out[pick] = block[np.searchsorted(block_rows, rows[pick])]
         return out
+
+
+class JointClipSource(ClipSource):
+    """Several stores' clip embeddings as one: each teacher's row L2-normalised, then concatenated (rows, sum of
+    dims), so every teacher's space counts equally whatever its scale or width. Blocks follow the first store's
+    chunks; a row is valid when it is valid in every store."""
+
+    def __init__(self, stores: Sequence[EmbeddingStore], block_rows: int):
+        super().__init__(stores[0], block_rows)
+        self.others = [ClipSource(s, block_rows) for s in stores[1:]]
+        self.valid = np.logical_and.reduce([self.valid, *(o.valid for o in self.others)])
+        self.dim = self.dim + sum(o.dim for o in self.others)
+
+    def read_chunks(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids (rows,) and joint features (rows, sum of dims) of the first store's whole chunks."""
+        rows, first = super().read_chunks(chunks)
+        parts = [first, *(o.read_rows(rows) for o in self.others)]
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero row becomes NaN: `usable_rows` drops it
+            return rows, np.concatenate([l2_normalize(p) for p in parts], axis=1)
+
+
+def open_clips(stores: Sequence[EmbeddingStore], block_rows: int) -> ClipSource:
+    """The clip reader of one store, or of several stores' joint space."""
+    return ClipSource(stores[0], block_rows) if len(stores) == 1 else JointClipSource(stores, block_rows)
 
 
 def sample_rows(valid: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,13 +8,13 @@ from pipeline.store import EmbeddingStore, StoreLayout, store_fingerprint
 
 
 def write_store(url: str, x: np.ndarray, valid: np.ndarray | None = None, chunk_rows: int = 256,
-                corpus_fingerprint: str = "corpus-a", dtype: str = "float16") -> EmbeddingStore:
-    """A complete store holding one window per clip, so the clip embeddings equal `x` (rows, dim)."""
+                corpus_fingerprint: str = "corpus-a", dtype: str = "float16", teacher: str = "synth") -> EmbeddingStore:
+    """A complete store of `teacher` holding one window per clip, so the clip embeddings equal `x` (rows, dim)."""
     n, dim = x.shape
     valid = np.ones(n, dtype=bool) if valid is None else valid
     layout = StoreLayout(n_clips=n, n_windows=n, dim=dim, dtype=dtype, chunk_rows=chunk_rows,
                          shard_rows=chunk_rows * 4)
-    meta = {"teacher": "synth", "teacher_fingerprint": "t0", "corpus_fingerprint": corpus_fingerprint,
+    meta = {"teacher": teacher, "teacher_fingerprint": f"{teacher}-0", "corpus_fingerprint": corpus_fingerprint,
             "teacher_sample_rate": 16000, "window_seconds": 1.0, "hop_seconds": 1.0, "last_window": "pad",
             "dtype": dtype, "pooling": "mean"}
     meta["store_fingerprint"] = store_fingerprint(meta)
