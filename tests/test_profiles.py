@@ -13,14 +13,14 @@ from pipeline.evaluate.suite import EvaluateConfig
 from pipeline.export import ExportConfig
 from pipeline.prepare import PrepareConfig
 from pipeline.teachers.registry import teacher_options
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TrainConfig, parse_teachers
 from stages.embed import embed_config
 from stages.params import read_params, section
 from stages.train import frontend_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO, PAPER = ROOT / "params.yaml", ROOT / "profiles" / "audioset.yaml"
-FILES = pytest.mark.parametrize("path", [DEMO, PAPER], ids=["params.yaml", "audioset.yaml"])
+DEMO, PAPER, MULTI = ROOT / "params.yaml", ROOT / "profiles" / "audioset.yaml", ROOT / "profiles" / "multi-teacher.yaml"
+FILES = pytest.mark.parametrize("path", [DEMO, PAPER, MULTI], ids=["params.yaml", "audioset.yaml", "multi-teacher.yaml"])
 
 
 @FILES
@@ -52,11 +52,12 @@ def test_cluster_train_frontend_and_demo_sections(path):
     cluster = parse(ClusterConfig, section(params, "cluster"), "cluster")
     data = section(params, "train")
     name, teachers = data.pop("name"), data.pop("teachers")  # popped by the train stage before parsing
-    train = parse(TrainConfig, data, "train")
+    train, specs = parse_teachers(teachers, parse(TrainConfig, data, "train"))
     frontend = frontend_config(params, params["audio"]["sample_rate"])
     parse(DemoConfig, section(params, "demo"), "demo")
     export = parse(ExportConfig, section(params, "export"), "export")
-    assert cluster.teacher in params["embed"]["teachers"] and set(teachers) <= set(params["embed"]["teachers"])
+    assert set(cluster.teachers) <= set(params["embed"]["teachers"])
+    assert {s.name for s in specs} <= set(params["embed"]["teachers"])
     assert train.epoch_size >= train.batch_size and frontend.fmax <= frontend.sample_rate / 2
     assert name in params["evaluate"]["students"] and export.student == name
     threads = params["base"]["num_threads"]
@@ -102,3 +103,15 @@ def test_profile_is_the_paper_setup():
     assert params["embed"]["teachers"] in (["m2d"], ["matpac"]) and params["prepare"]["codec"] == "mp3"
     assert params["evaluate"]["builtin_tasks"] is False and params["evaluate"]["tasks"]
     assert (params["embed"]["device"], train["device"], train["compile"]) == ("cuda", "cuda", True)
+
+
+def test_multi_teacher_profile_is_params_yaml_with_three_teachers():
+    demo, multi = read_params(DEMO), read_params(MULTI)
+    assert {name: set(sec) for name, sec in demo.items()} == {name: set(sec) for name, sec in multi.items()}
+    _, specs = parse_teachers(multi["train"]["teachers"], parse(TrainConfig, {}, "train"))
+    assert [s.name for s in specs] == ["aisfx", "crepe", "resemblyzer"] and sum(s.weight for s in specs) == 1
+    assert multi["embed"]["options"]["crepe"]["capacity"] == "tiny"
+    assert parse(ClusterConfig, section(multi, "cluster"), "cluster").teachers == ["aisfx", "crepe", "resemblyzer"]
+    lines = MULTI.read_text().splitlines()
+    bare = [ln for ln in lines if re.match(r"^\s+(- )?[{A-Za-z_]", ln) and "#" not in ln and not ln.strip().endswith(":")]
+    assert not bare, f"keys without a comment: {bare}"
