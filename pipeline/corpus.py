@@ -146,14 +146,33 @@ class CorpusWriter:
         self.lengths.append(int(length))
         self.byte_lengths.append(len(data))
 
+    def append_file(self, path: str | Path, clip_ids: Sequence[str]) -> None:
+        """Add every clip of corpus file `path`, written with this writer's settings, as `clip_ids` (in its order)."""
+        # the file's fingerprint proves it holds exactly these clips with these settings (e.g. a resumed part)
+        with h5py.File(path, "r") as f:
+            lengths = f["length"][:]
+            if len(lengths) != len(clip_ids) or \
+                    f.attrs["fingerprint"] != corpus_fingerprint(clip_ids, lengths, self.settings):
+                raise CorpusError(f"{path} does not hold the {len(clip_ids)} clips expected with settings "
+                                  f"{self.settings} ({len(lengths)} clips, fingerprint {f.attrs['fingerprint']})")
+            source, step = f[self.data.name], self.data.chunks[0] * 64  # 64 chunks at a time: 32 MB of int16
+            for begin in range(0, source.shape[0], step):
+                self._extend(source[begin:begin + step])
+            if self.spec is not None:
+                self.byte_lengths.extend(f["byte_length"][:].tolist())
+        self.clip_ids.extend(clip_ids)
+        self.lengths.extend(lengths.tolist())
+
     def _extend(self, values: np.ndarray) -> None:
         n = values.shape[0]
         self.data.resize((self.total + n,))
         self.data[self.total:self.total + n] = values
         self.total += n
 
-    def close(self) -> CorpusInfo:
-        """Write the index arrays and fingerprint, then atomically publish the file."""
+    def close(self, extra: dict[str, np.ndarray] | None = None) -> CorpusInfo:
+        """Write the index arrays, fingerprint and `extra` datasets (name -> array); publish the file atomically."""
+        for name, values in (extra or {}).items():
+            self.file.create_dataset(name, data=values)
         lengths = np.asarray(self.lengths, dtype=np.int64)
         if self.spec is None:
             self.file.create_dataset("offset", data=_starts(lengths))

@@ -17,12 +17,14 @@ from pipeline.audio.codecs import CODEC_NAMES, CodecError
 from pipeline.audio.decode import DecodeError, decode
 from pipeline.config import check
 from pipeline.corpus import CORPUS_FILE, CorpusInfo, CorpusWriter, encode_clip, manifest_path
+from pipeline.prepare_parts import PartWriter, Progress, rejections, run_key
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf")
 # a decoded clip: float32 samples (pcm16), or (encoded bytes, samples) for compressed codecs
 Clip = Union[np.ndarray, tuple[bytes, int]]
 # AudioSet segment CSVs: "# YTID, start_seconds, end_seconds, positive_labels"
 AUDIOSET_COLUMNS = ("ytid", "start_seconds", "end_seconds", "positive_labels")
+PARTS_FOLDER = "parts"  # inside the corpus folder: the committed parts of an unfinished run (pipeline.prepare_parts)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class PrepareConfig:
     path_template: str = "{ytid}.wav"
     codec: str = "pcm16"
     compression_level: float | None = None
+    commit_seconds: float = 60.0
+    commit_clips: int = 4096
 
     def __post_init__(self):
         check(self.sample_rate >= 1000, "audio.sample_rate", f"must be >= 1000 Hz, got {self.sample_rate}")
@@ -60,12 +64,20 @@ class PrepareConfig:
               "prepare.compression_level",
               f"must be null, or in [0, 1] with a compressed codec (codec is {self.codec}), "
               f"got {self.compression_level}")
+        check(math.isfinite(self.commit_seconds) and self.commit_seconds >= 0, "prepare.commit_seconds",
+              f"must be a finite number >= 0, got {self.commit_seconds}")
+        check(self.commit_clips >= 1, "prepare.commit_clips", f"must be >= 1, got {self.commit_clips}")
 
     def decode_settings(self) -> dict:
         """The settings that change decoded samples (they enter the corpus fingerprint)."""
         return {"sample_rate": self.sample_rate, "sample_format": self.sample_format,
                 "max_seconds": self.max_seconds, "codec": self.codec,
                 "compression_level": self.compression_level}
+
+    def writer(self, path: Path) -> CorpusWriter:
+        """A corpus writer with these settings (for the corpus and for each of its parts)."""
+        return CorpusWriter(path, self.sample_rate, self.sample_format, self.decode_settings(), codec=self.codec,
+                            compression_level=self.compression_level)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,8 @@ class PrepareResult:
     corpus: CorpusInfo
     n_rejected: int
     seconds: float
+    reused: int   # inputs whose outcome an interrupted run had committed
+    decoded: int  # inputs decoded by this run
 
 
 def _formats(template: str) -> bool:
@@ -261,44 +275,68 @@ def decode_all(paths: list[str], cfg: PrepareConfig) -> Iterator[tuple[Clip | No
 
 
 def prepare_corpus(cfg: PrepareConfig) -> PrepareResult:
-    """Decode every input into `<output>/corpus.h5` + `manifest.parquet` + `rejected.csv`."""
+    """Decode every input into `<output>/corpus.h5` + `manifest.parquet` + `rejected.csv`, resuming a killed run."""
     table, rejected = load_inputs(cfg)
     out = Path(cfg.output)
     corpus_file, report = out / CORPUS_FILE, out / "rejected.csv"
     # a failed run must not leave an older corpus behind for later stages to take as current
     for stale in (corpus_file, manifest_path(corpus_file), report):
         stale.unlink(missing_ok=True)
-    writer = CorpusWriter(corpus_file, cfg.sample_rate, cfg.sample_format, cfg.decode_settings(), codec=cfg.codec,
-                          compression_level=cfg.compression_level)
+    # min_seconds decides rejections, so it belongs to the key as much as the settings that change samples
+    progress = Progress.resume(out / PARTS_FOLDER, run_key(table, {**cfg.decode_settings(),
+                                                                   "min_seconds": cfg.min_seconds}))
+    reused = progress.covered()
+    _decode_into_parts(progress, table, cfg)
+    kept, part_rejected = _outcome(progress)
+    rejected += [{"clip_id": table["clip_id"].iat[row], "path": table["path"].iat[row], "reason": reason,
+                  "detail": detail} for row, reason, detail in part_rejected]
+    with atomic_path(report) as tmp:
+        pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(tmp, index=False)
+    _check_outcome(cfg, sum(len(rows) for rows in kept), rejected, report)
+    writer = cfg.writer(corpus_file)
     try:
-        kept = _append_decoded(writer, table, cfg, rejected)
-        with atomic_path(report) as tmp:
-            pd.DataFrame(rejected, columns=["clip_id", "path", "reason", "detail"]).to_csv(tmp, index=False)
-        _check_outcome(cfg, len(kept), rejected, report)
-        manifest = _manifest(table.iloc[kept].reset_index(drop=True), writer.lengths, cfg.sample_rate)
+        for (path, _), rows in zip(progress.in_order(), kept):
+            writer.append_file(path, list(table["clip_id"].iloc[rows]))
+        manifest = _manifest(table.iloc[np.concatenate(kept)].reset_index(drop=True), writer.lengths,
+                             cfg.sample_rate)
         with atomic_path(manifest_path(corpus_file)) as tmp:
             manifest.to_parquet(tmp, index=False)
         info = writer.close()  # last: a published corpus.h5 always has its complete manifest beside it
     except BaseException:
         writer.abort()
         raise
-    return PrepareResult(info, len(rejected), sum(writer.lengths) / cfg.sample_rate)
+    progress.remove()
+    return PrepareResult(info, len(rejected), sum(writer.lengths) / cfg.sample_rate, reused, len(table) - reused)
 
 
-def _append_decoded(writer: CorpusWriter, table: pd.DataFrame, cfg: PrepareConfig, rejected: list[dict]) -> list[int]:
-    """Decode the table's files into `writer`, adding failures to `rejected`; returns the kept rows."""
-    kept = []
-    for i, (clip, reason, detail) in enumerate(decode_all(list(table["path"]), cfg)):
-        clip_id = table["clip_id"].iat[i]
-        if clip is None:
-            rejected.append({"clip_id": clip_id, "path": table["path"].iat[i], "reason": reason, "detail": detail})
-            continue
-        if isinstance(clip, tuple):
-            writer.append_encoded(clip_id, *clip)
-        else:
-            writer.append(clip_id, clip)
-        kept.append(i)
-    return kept
+def _decode_into_parts(progress: Progress, table: pd.DataFrame, cfg: PrepareConfig) -> None:
+    """Decode the rows no committed part holds, committing a part every commit_seconds or commit_clips rows."""
+    todo = progress.todo(len(table))
+    # a part holds consecutive rows, so it is also committed before a row some committed part already holds
+    last = {row for row, following in zip(todo, todo[1:] + [-1]) if following != row + 1}
+    part = None
+    try:
+        for row, (clip, reason, detail) in zip(todo, decode_all(list(table["path"].iloc[todo]), cfg)):
+            if part is None:
+                part = PartWriter(row, cfg.writer(progress.part_path(row)))
+            part.add(row, table["clip_id"].iat[row], clip, reason, detail)
+            if row in last or part.due(cfg.commit_seconds, cfg.commit_clips):
+                progress.commit(part.close())
+                part = None
+    except BaseException:
+        if part is not None:
+            part.abort()
+        raise
+
+
+def _outcome(progress: Progress) -> tuple[list[np.ndarray], list[list]]:
+    """The kept table rows of each part in order, and all rejections [[row, reason, detail], ...] in row order."""
+    kept, rejected = [], []
+    for path, part in progress.in_order():
+        dropped = rejections(path)
+        rejected += dropped
+        kept.append(np.setdiff1d(np.arange(part.start, part.stop), [r[0] for r in dropped]))
+    return kept, rejected
 
 
 def _check_outcome(cfg: PrepareConfig, n_kept: int, rejected: list[dict], report: Path) -> None:

@@ -179,3 +179,33 @@ def test_manifest_must_be_row_aligned(tmp_path):
         corpus.manifest()
     pd.DataFrame({"clip_id": ["c0", "c1", "c2", "c3"]}).to_parquet(manifest_path(corpus.path))
     assert corpus.manifest()["clip_id"].tolist() == ["c0", "c1", "c2", "c3"]
+
+
+@pytest.mark.parametrize("codec", ["pcm16", "flac"])
+def test_append_file_joins_parts_into_the_corpus_written_at_once(tmp_path, codec):
+    clips, ids = _clips() + _clips(1), [f"c{i}" for i in range(8)]
+
+    def writer(name):
+        return CorpusWriter(tmp_path / name, 16000, settings={"max_seconds": None}, codec=codec)
+
+    whole, parts = writer("whole.h5"), [writer("a.h5"), writer("b.h5")]
+    for i, clip in enumerate(clips):
+        whole.append(ids[i], clip)
+        parts[i // 5].append(ids[i], clip)
+    expected = whole.close()
+    for part in parts:
+        part.close(extra={"note": np.arange(3)})  # extra datasets (a part's rejections) travel along, unread
+    joined = writer("joined.h5")
+    joined.append_file(tmp_path / "a.h5", ids[:5])
+    joined.append_file(tmp_path / "b.h5", ids[5:])
+    info = joined.close()
+    assert info.fingerprint == expected.fingerprint and info.n_clips == 8
+    with h5py.File(expected.path) as a, h5py.File(info.path) as b:
+        assert sorted(a) == sorted(b) and dict(a.attrs) == dict(b.attrs)
+        for name in a:
+            np.testing.assert_array_equal(a[name][:], b[name][:])
+    with pytest.raises(CorpusError, match="a.h5 does not hold the 5 clips expected"):
+        writer("wrong.h5").append_file(tmp_path / "a.h5", ["x"] + ids[1:5])  # other clip ids
+    other = CorpusWriter(tmp_path / "other.h5", 16000, settings={"max_seconds": 2.0}, codec=codec)
+    with pytest.raises(CorpusError, match="b.h5 does not hold"):
+        other.append_file(tmp_path / "b.h5", ids[5:])  # other settings

@@ -8,7 +8,6 @@ build any other object is refused.
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Mapping, NamedTuple
 import torch
 from torch import nn
 
+from pipeline.atomic import file_sha256
 from pipeline.config import ConfigError
 from pipeline.students import efficientat
 
@@ -65,15 +65,6 @@ class InitReport:
                                for m in self.mismatched)
             lines.append(f"  mis-shaped (skipped): {len(self.mismatched)}: {shapes}")
         return "\n".join(lines)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (tells two different files at the same path apart)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _tensors(data: Mapping) -> dict[str, torch.Tensor]:

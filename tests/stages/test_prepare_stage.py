@@ -58,6 +58,8 @@ def test_cli_overrides_input_and_output(tmp_path, audio_folder):
     ({"sample_rate": 16000}, None, "prepare.sample_rate: set the corpus rate in audio.sample_rate"),
     ({}, {"sample_rate": "32k"}, "audio.sample_rate: expected an integer, got '32k'"),
     ({}, {"sample_rate": 500}, "audio.sample_rate: must be >= 1000 Hz"),
+    ({"commit_seconds": -1}, None, "prepare.commit_seconds: must be a finite number >= 0, got -1"),
+    ({"commit_clips": 0}, None, "prepare.commit_clips: must be >= 1, got 0"),
 ])
 def test_config_errors_are_clean_click_errors(tmp_path, prepare, audio, message):
     prepare = {"input": str(tmp_path), **prepare}
