@@ -29,7 +29,7 @@ import yaml
 
 from benchmarks.common import ROOT
 from pipeline.prepare import AUDIO_EXTENSIONS, PARTS_FOLDER
-from pipeline.prepare_parts import PROGRESS_FILE
+from pipeline.prepare.parts import PROGRESS_FILE
 
 
 def link_inputs(source: Path, folder: Path, clips: int) -> None:

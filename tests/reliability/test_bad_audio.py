@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pipeline.audio.codecs import CODEC_NAMES
 from pipeline.audio.decode import DecodeError, decode
 from pipeline.corpus import Corpus
-from pipeline.prepare import _decode_one
+from pipeline.prepare.decoding import _decode_one
 from stages.prepare import main
 
 RATE = 16000  # corpus rate

@@ -17,10 +17,10 @@ import soundfile as sf
 import yaml
 from click.testing import CliRunner
 
-import pipeline.prepare
+import pipeline.prepare.build
 from tiny_project import copy_project
 from pipeline.prepare import PARTS_FOLDER, PrepareConfig, prepare_corpus
-from pipeline.prepare_parts import PROGRESS_FILE
+from pipeline.prepare.parts import PROGRESS_FILE
 from stages.prepare import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ def test_dvc_repro_after_a_sigkill_resumes_prepare(tmp_path, inputs):
 
 def _interrupted(cfg: PrepareConfig, monkeypatch, after: int) -> None:
     """Run `prepare_corpus` and crash it after `after` inputs were decoded (their parts stay committed)."""
-    decode_all = pipeline.prepare.decode_all
+    decode_all = pipeline.prepare.build.decode_all
 
     def crashing(paths, cfg):
         for i, result in enumerate(decode_all(paths, cfg)):
@@ -141,7 +141,7 @@ def _interrupted(cfg: PrepareConfig, monkeypatch, after: int) -> None:
             yield result
 
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline.prepare, "decode_all", crashing)
+        patch.setattr(pipeline.prepare.build, "decode_all", crashing)
         with pytest.raises(KeyboardInterrupt):
             prepare_corpus(cfg)
     assert not (Path(cfg.output) / "corpus.h5").exists()

@@ -181,7 +181,7 @@ def test_folder_scans_stay_inside_the_root(tmp_path, linked_folder, monkeypatch,
         decoded.append(os.path.realpath(path))
         return decode(path, rate)
 
-    monkeypatch.setattr("pipeline.prepare.decode", recording_decode)
+    monkeypatch.setattr("pipeline.prepare.decoding.decode", recording_decode)
     cfg = PrepareConfig(input=str(linked_folder), output=str(tmp_path / "corpus"), sample_rate=16000, workers=1,
                         allow_outside_root=allow)
     prepare_corpus(cfg)
