@@ -40,20 +40,26 @@ def cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_embed(params: str, teacher: str, out: str) -> tuple[float, float, str]:
+def embed_args(params: str, teacher: str, corpus: str, out: str) -> list[str]:
+    """The embed stage's command line, its store root beside its pointer folder `out` (as dvc.yaml passes them)."""
+    return ["stages.embed", "--params", params, "--teacher", teacher, "--corpus", corpus, "--stores", f"{out}-stores",
+            "--out", out]
+
+
+def timed_embed(params: str, teacher: str, corpus: str, out: str) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds and stdout of one whole `embed` run."""
     t0, cpu0 = time.perf_counter(), cpu_of_children()
-    proc = stage("stages.embed", "--params", params, "--teacher", teacher, "--out", out)
+    proc = stage(*embed_args(params, teacher, corpus, out))
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"embed failed:\n{stderr[-3000:]}")
     return time.perf_counter() - t0, cpu_of_children() - cpu0, stdout
 
 
-def killed_embed(params: str, teacher: str, out: str, fraction: float) -> tuple[int, int, float]:
+def killed_embed(params: str, teacher: str, corpus: str, out: str, fraction: float) -> tuple[int, int, float]:
     """Start `embed`, SIGKILL it once its progress bar passes `fraction` of the windows; (windows done, total, s)."""
     t0 = time.perf_counter()
-    proc, seen = stage("stages.embed", "--params", params, "--teacher", teacher, "--out", out), [0, 1]
+    proc, seen = stage(*embed_args(params, teacher, corpus, out)), [0, 1]
 
     def watch() -> None:
         text = ""
@@ -83,21 +89,22 @@ def snapshot(url: str) -> dict:
     return {"arrays": arrays, "ledger": {s: store.ledger_entry(s)["checksum"] for s in sorted(store.done_shards())}}
 
 
-def main(params: str, teacher: str, fraction: float, folder: str) -> None:
+def main(params: str, teacher: str, corpus: str, fraction: float, folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     whole, resumed = f"{folder}/whole", f"{folder}/resumed"
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    full_s, full_cpu, _ = timed_embed(params, teacher, whole)
+    full_s, full_cpu, _ = timed_embed(params, teacher, corpus, whole)
     print(f"unbroken run: {full_s:.1f} s wall, {full_cpu:.1f} s CPU", flush=True)
-    done, total, killed_s = killed_embed(params, teacher, resumed, fraction)
-    url = next(f"{resumed}/stores/{name}" for name in os.listdir(f"{resumed}/stores") if not name.endswith(".lock"))
+    done, total, killed_s = killed_embed(params, teacher, corpus, resumed, fraction)
+    stores = f"{resumed}-stores/{teacher}/stores"
+    url = next(f"{stores}/{name}" for name in os.listdir(stores) if not name.endswith(".lock"))
     committed = EmbeddingStore.open(url).info()["windows_committed"]
     print(f"killed after {killed_s:.1f} s at {done}/{total} windows on the progress bar; {committed} committed",
           flush=True)
-    rerun_s, rerun_cpu, line = timed_embed(params, teacher, resumed)
+    rerun_s, rerun_cpu, line = timed_embed(params, teacher, corpus, resumed)
     print(f"rerun: {rerun_s:.1f} s wall, {rerun_cpu:.1f} s CPU; {line.strip()}", flush=True)
     same = snapshot(url) == snapshot(current_url(whole))
-    check = stage("stages.cli", "store", "verify", resumed, "--params", params)
+    check = stage("stages.cli", "store", "verify", resumed, "--params", params, "--corpus", corpus)
     verified = check.communicate()[0].strip()
     print(f"rerun / unbroken: wall {rerun_s / full_s:.2f}, CPU {rerun_cpu / full_cpu:.2f}; resumed store bitwise "
           f"the unbroken one: {same}; "
@@ -108,9 +115,10 @@ def main(params: str, teacher: str, fraction: float, folder: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (corpus: <prepare.output>/corpus.h5)")
+    parser.add_argument("--params", default="params.yaml", help="params file (embed and audio sections)")
+    parser.add_argument("--corpus", default="cache/corpus", help="prepared corpus folder (paths.corpus)")
     parser.add_argument("--teacher", default="aisfx", help="teacher of embed.teachers")
     parser.add_argument("--kill-at", type=float, default=0.5, help="fraction of the windows at which to SIGKILL")
     parser.add_argument("--folder", default="/tmp/embed-resume", help="scratch folder (emptied first)")
     args = parser.parse_args()
-    main(args.params, args.teacher, args.kill_at, args.folder)
+    main(args.params, args.teacher, args.corpus, args.kill_at, args.folder)
