@@ -20,10 +20,9 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 
 from benchmarks.common import ROOT
-from pipeline.store import EmbeddingStore, current_url
+from pipeline.store import EmbeddingStore, current_url, store_contents
 
 PROGRESS = re.compile(r"(\d+)/(\d+) \[")  # tqdm's "done/total [" in the stage's progress bar
 
@@ -79,16 +78,6 @@ def killed_embed(params: str, teacher: str, corpus: str, out: str, fraction: flo
     return seen[0], seen[1], time.perf_counter() - t0
 
 
-def snapshot(url: str) -> dict:
-    """Every array's dtype, shape and bytes, plus each shard's ledger checksum."""
-    store = EmbeddingStore.open(url)
-    with warnings.catch_warnings():  # zarr warns about the ledger folder and report.json beside the arrays
-        warnings.simplefilter("ignore")
-        names = sorted(store.group.array_keys())
-    arrays = {k: (a.dtype.str, a.shape, a.tobytes()) for k in names for a in [store.array(k)[:]]}
-    return {"arrays": arrays, "ledger": {s: store.ledger_entry(s)["checksum"] for s in sorted(store.done_shards())}}
-
-
 def main(params: str, teacher: str, corpus: str, fraction: float, folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     whole, resumed = f"{folder}/whole", f"{folder}/resumed"
@@ -103,7 +92,7 @@ def main(params: str, teacher: str, corpus: str, fraction: float, folder: str) -
           flush=True)
     rerun_s, rerun_cpu, line = timed_embed(params, teacher, corpus, resumed)
     print(f"rerun: {rerun_s:.1f} s wall, {rerun_cpu:.1f} s CPU; {line.strip()}", flush=True)
-    same = snapshot(url) == snapshot(current_url(whole))
+    same = store_contents(url) == store_contents(current_url(whole))
     check = stage("stages.cli", "store", "verify", resumed, "--params", params, "--corpus", corpus)
     verified = check.communicate()[0].strip()
     print(f"rerun / unbroken: wall {rerun_s / full_s:.2f}, CPU {rerun_cpu / full_cpu:.2f}; resumed store bitwise "

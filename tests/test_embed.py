@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from toy_teacher import ToyTeacher
 from pipeline.audio.decode import resample
 from pipeline.corpus import Corpus, CorpusWriter
 from pipeline.embed import EmbedConfig, extract, plan_batches, window_index
-from pipeline.store import EmbeddingStore, StoreError, verify_store
+from pipeline.store import EmbeddingStore, StoreError, store_contents, verify_store
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "tests" / "helpers"
@@ -106,18 +105,7 @@ def reference(corpus, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("ref"))
     teacher = ToyTeacher(sample_rate=TEACHER_RATE)
     result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, out)
-    return result, snapshot(result.url), teacher.calls
-
-
-def snapshot(url: str) -> dict:
-    """Every array's dtype, shape and bytes, plus each shard's ledger checksum."""
-    store = EmbeddingStore.open(url)
-    with warnings.catch_warnings():  # zarr warns about the ledger folder and report.json beside the arrays
-        warnings.simplefilter("ignore")
-        names = sorted(store.group.array_keys())
-    arrays = {k: (a.dtype.str, a.shape, a.tobytes()) for k in names for a in [store.array(k)[:]]}
-    return {"arrays": arrays, "ledger": {s: store.ledger_entry(s)["checksum"] for s in sorted(store.done_shards())},
-            "complete": store.complete}
+    return result, store_contents(result.url), teacher.calls
 
 
 def script(tmp_path: Path) -> Path:
@@ -182,7 +170,7 @@ def test_reuse_and_separate_stores(corpus, reference, tmp_path):
     assert len(urls) == 3 and not other_window.reused and not other_teacher.reused
     assert EmbeddingStore.open(other_window.url).layout.n_windows == len(
         window_index(corpus.lengths, 8000, 4000, "pad")["window_clip"]) == 37
-    assert snapshot(result.url) == snap  # the first store was never touched
+    assert store_contents(result.url) == snap  # the first store was never touched
 
 
 def test_nan_rows_are_flagged_and_zeroed(corpus, tmp_path):
@@ -266,7 +254,7 @@ def test_resume_after_sigkill_is_bit_identical(corpus, reference, tmp_path, kill
     assert not result.reused and result.url == url
     assert teacher.calls == (48 - kept) // 2  # only the rows never committed were embedded again
     assert result.report["windows_reused"] == kept and result.report["windows_this_run"] == 48 - kept
-    assert snapshot(url) == reference[1]
+    assert store_contents(url) == reference[1]
 
 
 class FailingToy(ToyTeacher):
@@ -299,7 +287,7 @@ def test_interrupted_mid_shard_keeps_committed_rows(corpus, tmp_path, commit_sec
     teacher = ToyTeacher(sample_rate=TEACHER_RATE)
     again = extract(cfg, teacher, corpus, out)
     assert teacher.calls == (48 - kept) // 2 and again.report["windows_reused"] == kept
-    assert snapshot(url) == snapshot(whole.url)
+    assert store_contents(url) == store_contents(whole.url)
     assert verify_store(url, corpus.fingerprint) == []
     assert not list(Path(url, "ledger").glob("progress-*"))  # superseded by the shards' ledger entries
 
@@ -315,7 +303,7 @@ def test_changed_committed_rows_are_redone(corpus, reference, tmp_path):
     teacher = ToyTeacher(sample_rate=TEACHER_RATE)
     result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, out)
     assert result.report["windows_reused"] == 4 and teacher.calls == 22
-    assert snapshot(url) == reference[1]
+    assert store_contents(url) == reference[1]
 
 
 def test_disk_full_fails_clearly_and_nothing_half_written_is_trusted(corpus, reference, tmp_path, monkeypatch):
@@ -345,7 +333,7 @@ def test_disk_full_fails_clearly_and_nothing_half_written_is_trusted(corpus, ref
     result = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(tmp_path))
     assert result.report["windows_reused"] == kept - 2  # rows 4:6 were recorded, but their file was cut: redone
     assert teacher.calls == (48 - kept + 2) // 2
-    assert snapshot(url) == reference[1] and verify_store(url, corpus.fingerprint) == []
+    assert store_contents(url) == reference[1] and verify_store(url, corpus.fingerprint) == []
 
 
 def test_two_process_gloo_matches_one_process(corpus, reference, tmp_path):
@@ -356,7 +344,7 @@ def test_two_process_gloo_matches_one_process(corpus, reference, tmp_path):
     results = sorted((json.loads(line.split("RESULT", 1)[1]) for line in log.splitlines() if "RESULT" in line),
                      key=lambda r: r["rank"])
     assert [r["rank"] for r in results] == [0, 1] and all(not r["reused"] for r in results)
-    assert snapshot(results[0]["url"]) == reference[1]  # bitwise equal, ledger checksums included
+    assert store_contents(results[0]["url"]) == reference[1]  # bitwise equal, ledger checksums included
     wrote = {r: json.loads((out / f"wrote-{r}.json").read_text()) for r in (0, 1)}
     assert sorted(wrote[0]) == list(range(0, 12, 2)) and sorted(wrote[1]) == list(range(1, 12, 2))
 
@@ -372,14 +360,14 @@ def test_concurrent_runs_one_waits_out_with_lockheld(corpus, reference, tmp_path
     assert f"(pid {winner.pid})" in logs[loser] and "being written by another process" in logs[loser]
     url = json.loads(logs[1 - loser].split("RESULT", 1)[1])["url"]
     assert verify_store(url, corpus.fingerprint) == []
-    assert snapshot(url) == reference[1]
+    assert store_contents(url) == reference[1]
 
 
 def test_creation_cut_off_is_redone_but_damage_is_not_wiped(corpus, reference, tmp_path):
     url = str(tmp_path / "stores" / reference[0].fingerprint)
     zarr.open_group(url, mode="w-")  # what a kill between creating the group and writing its attributes leaves
     result = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
-    assert result.url == url and snapshot(url) == reference[1]
+    assert result.url == url and store_contents(url) == reference[1]
     (Path(url) / "zarr.json").write_text("{")  # damaged after shards were written: refuse, never delete
     with pytest.raises(StoreError, match="holds written shards but cannot be opened.*ssondo store verify"):
         extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))

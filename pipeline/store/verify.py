@@ -1,6 +1,8 @@
 """`ssondo store verify`: re-check a store from its files and report every problem in words."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from pipeline.store.embeddings import EmbeddingStore, clip_means
@@ -140,3 +142,14 @@ def _check_clips(store: EmbeddingStore) -> list[str]:
     if not np.all(np.isfinite(clip)) or err.max(initial=0.0) > eps:
         problems.append(f"clip: differs from the mean of valid windows (max relative error {err.max():.3g})")
     return problems
+
+
+def store_contents(url: str) -> dict:
+    """Every array's dtype, shape and bytes, each shard's ledger checksum and completeness: equal for equal stores."""
+    store = EmbeddingStore.open(url)
+    with warnings.catch_warnings():  # zarr warns about the ledger folder and report.json beside the arrays
+        warnings.simplefilter("ignore")
+        names = sorted(store.group.array_keys())
+    arrays = {k: (a.dtype.str, a.shape, a.tobytes()) for k in names for a in [store.array(k)[:]]}
+    return {"arrays": arrays, "ledger": {s: store.ledger_entry(s)["checksum"] for s in sorted(store.done_shards())},
+            "complete": store.complete}
