@@ -29,9 +29,31 @@ def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...],
         return supervised_data(cfg, corpus, window)
     if embeddings is None:
         raise ValueError("train: distillation reads teacher targets: pass --embeddings (the embed stage's folder)")
-    from pipeline.cluster.index import load_index
     opened = [open_current(teacher_dir(embeddings, t.name), corpus.fingerprint) for t in teachers]
-    return distill_data(cfg, corpus, opened, window, index, load_index, teachers)
+    return distill_data(cfg, corpus, opened, window, index, index_loader(embeddings, corpus.fingerprint), teachers)
+
+
+def index_loader(embeddings: str, corpus_fingerprint: str):
+    """`load_index` that also accepts an index built on the current stores of teachers training does not read: a
+    single-teacher student of the fusion study samples by the joint index of all teachers. A store re-embedded since
+    the index was built is still refused."""
+    from pipeline.cluster.index import load_index, read_meta
+
+    def load(path: str, fingerprints: list[str]):
+        others = [open_current(teacher_dir(embeddings, t), corpus_fingerprint).fingerprint
+                  for t in read_meta(path).get("teachers") or []]
+        return load_index(path, [*fingerprints, *others])
+    return load
+
+
+def single_teacher(teachers: list, name: str) -> list:
+    """`train.teachers` narrowed to `name`: its own entry (so its loss) without the weight, or just the name."""
+    for entry in teachers:
+        if entry == name:
+            return [name]
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return [{k: v for k, v in entry.items() if k != "weight"}]
+    return [name]
 
 
 @click.command("train")
@@ -43,8 +65,10 @@ def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...],
 @click.option("--objective", type=click.Choice(["distill", "supervised"]), default=None,
               help="distill from cached targets, or supervised on corpus labels (baseline).")
 @click.option("--epochs", type=int, default=None, help="Override train.epochs.")
+@click.option("--teacher", default=None,
+              help="Distil from this teacher alone, with train's recipe (compare.single_teachers, dvc.yaml train-single).")
 def main(params_file: str, corpus: str, embeddings: str | None, index: str | None, out: str, objective: str | None,
-         epochs: int | None) -> None:
+         epochs: int | None, teacher: str | None) -> None:
     """Train a student + projection head on cached teacher embeddings; no teacher is loaded."""
     params = read_params(params_file)
     set_threads(params)
@@ -53,6 +77,8 @@ def main(params_file: str, corpus: str, embeddings: str | None, index: str | Non
         data.update(section(params, "supervised", epochs=epochs))
     data.pop("name", None)  # names the output folder in dvc.yaml; the folder arrives as --out
     teachers = data.pop("teachers", ["aisfx"])
+    if teacher is not None:
+        teachers = single_teacher(teachers, teacher)
     try:
         source = Corpus(corpus)
         cfg, specs = parse_teachers(teachers, parse(TrainConfig, data, "train"))

@@ -131,11 +131,16 @@ def test_closure_follows_imports_inside_functions_and_package_inits():
     assert Path("pipeline/teachers/registry.py") not in closure("stages.train")  # training loads no teacher
 
 
-def store_pointers(stage: str, params: dict) -> list[str]:
+def filled_deps(stage: str, params: dict) -> list[str]:
     """A stage's deps with the embeddings folder and cluster teacher filled in from `params`."""
     root = params["paths"]["embeddings"]
     return [d.replace("${paths.embeddings}", root).replace("${cluster.teacher}", params["cluster"]["teacher"])
             for d in STAGES[stage]["deps"]]
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    """A dep is `path` itself or a folder above it."""
+    return any(Path(path) == Path(d) or Path(d) in Path(path).parents for d in deps)
 
 
 def teacher_names(teachers: list) -> list[str]:
@@ -143,21 +148,46 @@ def teacher_names(teachers: list) -> list[str]:
     return [t if isinstance(t, str) else t["name"] for t in teachers]
 
 
-def test_train_depends_on_every_store_it_reads():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+PARAMS_FILES = ["params.yaml", "profiles/multi-teacher.yaml"]
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.mark.parametrize("name", PARAMS_FILES)
+def test_train_depends_on_every_store_it_reads(name):
+    params = load(name)
     root = params["paths"]["embeddings"]
-    deps = store_pointers("train", params)
-    for teacher in teacher_names(params["train"]["teachers"]):
-        assert f"{root}/{teacher}/store.json" in deps, f"train reads {teacher}'s store: list its pointer in dvc.yaml"
+    for stage in ("train", "train-single"):
+        deps = filled_deps(stage, params)
+        for teacher in teacher_names(params["train"]["teachers"]) + params["compare"]["single_teachers"]:
+            assert covered(f"{root}/{teacher}/store.json", deps), f"{stage} reads {teacher}'s store"
 
 
-def test_cluster_depends_on_every_store_it_clusters():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+@pytest.mark.parametrize("name", PARAMS_FILES)
+def test_cluster_depends_on_every_store_it_clusters(name):
+    params = load(name)
     root, cluster = params["paths"]["embeddings"], params["cluster"]
     for stage in ("cluster", "cluster-sweep"):
-        deps = store_pointers(stage, params)
+        deps = filled_deps(stage, params)
         for teacher in [cluster["teacher"], *cluster["joint_teachers"]]:
-            assert f"{root}/{teacher}/store.json" in deps, f"{stage} clusters {teacher}'s store"
+            assert covered(f"{root}/{teacher}/store.json", deps), f"{stage} clusters {teacher}'s store"
+
+
+@pytest.mark.parametrize("name", PARAMS_FILES + ["profiles/audioset.yaml"])
+def test_the_stores_are_outside_the_pointer_folder_dvc_hashes(name):
+    paths = load(name)["paths"]
+    stores, pointers = Path(paths["stores"]), Path(paths["embeddings"])
+    assert stores != pointers and pointers not in stores.parents, f"{name}: paths.stores inside paths.embeddings"
+
+
+def test_evaluate_waits_for_every_student_it_probes():
+    for name in PARAMS_FILES:
+        params = load(name)
+        deps = [d.replace("${paths.students}", params["paths"]["students"]) for d in STAGES["evaluate"]["deps"]]
+        probed = params["evaluate"]["students"] + params["evaluate"]["supervised"]
+        assert all(covered(f"{params['paths']['students']}/{s}", deps) for s in probed), name
 
 
 def test_the_store_check_reads_both_forms():

@@ -108,7 +108,7 @@ def test_push_then_pull_into_a_fresh_clone(project: Path, tmp_path: Path):
     for path in ("cache/students/demo/student.pt", "cache/clusters/aisfx-k4/index.parquet", "cache/eval/report.md",
                  "cache/export/demo/manifest.json"):
         assert (clone / path).read_bytes() == (project / path).read_bytes(), path
-    assert not (clone / "cache/embeddings/aisfx/stores").exists()  # uncached: shared by URL, not by the remote
+    assert not (clone / "cache/stores").exists()  # uncached: shared by URL, not by the remote
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -125,15 +125,17 @@ def test_a_second_clone_trains_from_the_first_clones_stores(project: Path, tmp_p
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock", "--allow-empty"], project)
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
-    shared = project / "cache" / "embeddings"
     params = yaml.safe_load((clone / "params.yaml").read_text())
+    local = params["paths"]["stores"]
+    shared = project / local
     params["paths"]["stores"] = str(shared)
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     before = snapshot(shared / "aisfx" / "stores")
     out = run(["dvc", "repro", "train"], clone)
     assert "reused (already complete)" in out, out[-3000:]
     assert snapshot(shared / "aisfx" / "stores") == before  # not a byte of any store was written
-    assert not (clone / "cache" / "embeddings" / "aisfx" / "stores").exists()  # only the pointer is local
+    assert not (clone / local).exists()  # only the pointer is local
+    assert (clone / "cache" / "embeddings" / "aisfx" / "store.json").exists()
     pointer = json.loads((clone / "cache" / "embeddings" / "aisfx" / "store.json").read_text())
     assert pointer["store"].startswith(str(shared / "aisfx" / "stores"))
     assert (clone / "cache" / "students" / "demo" / "student.pt").exists()

@@ -2,14 +2,15 @@
 
 retention  = 100 * average(model) / average(teacher it was distilled from)
 gap closed = 100 * (average(model) - average(baseline)) / (average(teacher) - average(baseline))
-Both are computed only for rows that name a `teacher`. Scores are fractions in the numeric table
-(results.csv, metrics.json) and percentages in the printed table (report.md).
+Both are computed only for rows that name a `teacher` (a student of several teachers names the `best-teacher`
+row: per task, the best of the teachers probed). Scores are fractions in the numeric table (results.csv,
+metrics.json) and percentages in the printed table (report.md), which ends with the check of each fused student
+(pipeline/evaluate/fusion.py).
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,24 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-KINDS = ("teacher", "student", "student_projected", "supervised", "untrained", "baseline")
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    """One evaluated model: size, per-task (mean, CI half width) scores, and the teacher it was distilled from."""
-
-    model: str
-    kind: str
-    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
-    params: int | None = None
-    macs: int | None = None  # multiply-accumulates per 10 s of audio
-    teacher: str | None = None
-    rank: float | None = None  # effective rank of the clip embeddings, mean over tasks (collapse shows as low)
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"model {self.model}: unknown kind {self.kind!r}; valid: {list(KINDS)}")
+from pipeline.evaluate.fusion import check_markdown, checks_table, fusion_checks, with_best_teacher
+from pipeline.evaluate.rows import ModelRow, task_names
 
 
 def retention(score: float, teacher: float | None) -> float:
@@ -52,11 +37,6 @@ def gap_closed(score: float, teacher: float | None, baseline: float | None) -> f
     if teacher is None or baseline is None or not np.isfinite(teacher - baseline) or teacher <= baseline:
         return math.nan
     return 100.0 * (score - baseline) / (teacher - baseline)
-
-
-def task_names(rows: list[ModelRow]) -> list[str]:
-    """Every task of any row, in first-seen order."""
-    return list(dict.fromkeys(t for r in rows for t in r.scores))
 
 
 def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.DataFrame:
@@ -160,6 +140,7 @@ def plot_scores(df: pd.DataFrame, path: Path) -> None:
 
 def plot_size(ax, df: pd.DataFrame) -> None:
     """Average score against parameters (log x, ticks as 400k / 4.7M); baselines without parameters as lines."""
+    df = df[df["kind"] != "best_teacher"]  # a row of several teachers has no one size
     has_size = df["params"].notna() & (df["params"].astype(float) > 0)
     sized = df[has_size]
     x, y = sized["params"].astype(float).to_numpy(), 100 * sized["average"].to_numpy(dtype=float)
@@ -214,12 +195,17 @@ def plot_data(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def write_report(rows: list[ModelRow], out_dir: str | Path, baseline: str | None = "logmel") -> str:
-    """Write results.csv, metrics.json, report.md, scores.png and plots/*.csv; return the markdown table."""
+    """Write results.csv, metrics.json, report.md, scores.png, plots/*.csv (and fusion.csv when a fused student was
+    probed beside two or more teachers); return report.md's text."""
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    rows = with_best_teacher(rows)
     df = results_table(rows, baseline)
-    text = markdown(display_table(df))
+    checks = fusion_checks(rows)
+    text = markdown(display_table(df)) + "".join("\n" + check_markdown(c) for c in checks)
     df.to_csv(out / "results.csv", index=False)
+    if checks:
+        checks_table(checks).to_csv(out / "fusion.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(flat_metrics(df), indent=2, sort_keys=True) + "\n")
     (out / "report.md").write_text(text)
     for name, table in plot_data(df).items():

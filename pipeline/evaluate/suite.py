@@ -15,7 +15,8 @@ from pipeline.evaluate.benchmark import evaluate_embedder
 from pipeline.evaluate.embedders import LogMelStats, StudentEmbedder, TeacherEmbedder
 from pipeline.evaluate.embeddings import Embedder
 from pipeline.evaluate.probes import ProbeConfig
-from pipeline.evaluate.report import ModelRow
+from pipeline.evaluate.fusion import BEST
+from pipeline.evaluate.rows import ModelRow
 from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
 from pipeline.inference.checkpoint import read_checkpoint
 from pipeline.inference.model import StudentModel
@@ -69,6 +70,7 @@ class Candidate:
     params: int | None = None
     macs: int | None = None
     teacher: str | None = None
+    distilled_from: tuple[str, ...] = ()
 
 
 def load_tasks(cfg: EvaluateConfig, paths: EvaluatePaths) -> list[Task]:
@@ -91,16 +93,28 @@ class Projected(nn.Module):
         return self.model.project_embedding(self.backbone(logmels))  # every teacher's head, side by side
 
 
-def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str, teacher: str) -> Iterator[Candidate]:
+def reference_teacher(cfg: EvaluateConfig, teachers: list[str]) -> str:
+    """The row a distilled student's retention is against: its teacher when it had one and that teacher is probed,
+    the best teacher per task when it had several and several are probed, else the first teacher probed."""
+    if len(teachers) == 1 and teachers[0] in cfg.teachers:
+        return teachers[0]
+    if len(teachers) > 1 and len(cfg.teachers) > 1:
+        return BEST
+    return cfg.teachers[0]
+
+
+def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str) -> Iterator[Candidate]:
     """A trained student in `folder` (own embedding; projected too for distilled ones)."""
     ckpt, name = read_checkpoint(folder), folder.name
     model = StudentModel.from_checkpoint(ckpt)
     params, macs = model.params, ckpt.metrics.get("macs_10s")
     frontend = ckpt.config.frontend
-    yield Candidate(StudentEmbedder(name, model.encoder.backbone, frontend), kind, params, macs, teacher)
+    teachers = tuple(model.teachers) if kind == "student" else ()
+    ref = reference_teacher(cfg, list(teachers))
+    yield Candidate(StudentEmbedder(name, model.encoder.backbone, frontend), kind, params, macs, ref, teachers)
     if kind == "student" and cfg.projected:
         proj = StudentEmbedder(f"{name}-projected", Projected(model), frontend, embed_dim=ckpt.config.out_dim)
-        yield Candidate(proj, "student_projected", params, macs, teacher)
+        yield Candidate(proj, "student_projected", params, macs, ref)
 
 
 def untrained_candidate(cfg: EvaluateConfig, folder: Path, teacher: str) -> Candidate:
@@ -112,6 +126,19 @@ def untrained_candidate(cfg: EvaluateConfig, folder: Path, teacher: str) -> Cand
                      count_params(net), ckpt.metrics.get("macs_10s"), teacher)
 
 
+def distilled_candidates(cfg: EvaluateConfig, students: Path) -> Iterator[Candidate]:
+    """Each distilled student (and its projection), and one untrained twin per architecture: the students of one
+    recipe (a fused student and its single-teacher comparisons) share theirs."""
+    architectures = set()
+    for name in cfg.students:
+        yield from student_candidates(cfg, students / name, "student")
+        config = read_checkpoint(students / name).config
+        arch = (config.student, repr(sorted(config.student_options.items())))
+        if cfg.untrained and arch not in architectures:
+            architectures.add(arch)
+            yield untrained_candidate(cfg, students / name, cfg.teachers[0])
+
+
 def candidates(cfg: EvaluateConfig, students: Path, sample_rate: int) -> Iterator[Candidate]:
     """Every model of the comparison, teachers first (built lazily: one model in memory at a time)."""
     from pipeline.teachers.registry import build_teacher  # evaluation, unlike training, may load teachers
@@ -120,13 +147,9 @@ def candidates(cfg: EvaluateConfig, students: Path, sample_rate: int) -> Iterato
         teacher = build_teacher(name, cfg.teacher_options.get(name, {}))
         params = sum(p.numel() for p in teacher.parameters()) if isinstance(teacher, nn.Module) else None
         yield Candidate(TeacherEmbedder(teacher), "teacher", params, None, None)
-    ref = cfg.teachers[0]
-    for name in cfg.students:
-        yield from student_candidates(cfg, students / name, "student", ref)
-        if cfg.untrained:
-            yield untrained_candidate(cfg, students / name, ref)
+    yield from distilled_candidates(cfg, students)
     for name in cfg.supervised:
-        yield from student_candidates(cfg, students / name, "supervised", ref)
+        yield from student_candidates(cfg, students / name, "supervised")
     if cfg.logmel:
         yield Candidate(LogMelStats(sample_rate, cfg.logmel_mels), "baseline", 0, None, None)
 
@@ -142,5 +165,6 @@ def run_suite(cfg: EvaluateConfig, paths: EvaluatePaths, sample_rate: int, log=p
         rank = float(np.mean(list(ranks.values()))) if ranks else None
         log(f"evaluate: {cand.embedder.name:<24} " + "  ".join(f"{t}={m * 100:.1f}" for t, (m, _) in scores.items())
             + (f"  rank={rank:.1f}" if rank is not None else ""))
-        rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher, rank))
+        rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher, rank,
+                             cand.distilled_from))
     return rows

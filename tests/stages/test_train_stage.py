@@ -130,3 +130,55 @@ def test_supervised_baseline_takes_its_recipe_from_the_supervised_section(projec
     (project / name).write_text(yaml.safe_dump(params))
     result = _invoke(project, monkeypatch, "--params", name, "--objective", "supervised", *_paths("sup2"))
     assert result.exit_code != 0 and "no_such_key" in result.output
+
+
+def test_single_teacher_students_sample_by_the_joint_index(project, monkeypatch):
+    """The fusion study as dvc.yaml runs it: `ssondo cluster` over two teachers' joint space, a fused student, and a
+    `--teacher` student of the same recipe on one teacher alone, drawn by the same joint index."""
+    from pipeline.corpus import Corpus
+
+    corpus = Corpus(project / "cache/corpus/corpus.h5")
+    if not (project / "cache/embeddings/band2/store.json").exists():
+        make_store(corpus, project / "cache/embeddings/band2", BandTeacher(dim=8, seed=3, name="band2"))
+    teachers = [{"name": "band", "weight": 3.0}, {"name": "band2", "loss": "mse"}]
+    name = _params(project, "fusion", {"joint_teachers": ["band2"], "k": 4, "init_size": 24, "metric_sample": 0,
+                                       "map_sample": 24}, teachers=teachers, sampler="balanced")
+    monkeypatch.chdir(project)
+    joint = ["--corpus", "cache/corpus", "--embeddings", "cache/embeddings", "--out", "cache/clusters/band-k4"]
+    result = CliRunner().invoke(cli.main, ["cluster", "--params", name, *joint], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "cluster band + band2" in result.output
+
+    def train(*args: str):
+        return _invoke(project, monkeypatch, "--params", name, "--corpus", "cache/corpus", "--embeddings",
+                       "cache/embeddings", "--index", "cache/clusters/band-k4", *args)
+
+    def config(student: str) -> dict:
+        return json.loads(torch.load(project / "cache/students" / student / "student.pt", weights_only=True)["config"])
+
+    for args in (("--out", "cache/students/fused"), ("--teacher", "band2", "--out", "cache/students/fused-band2")):
+        result = train(*args)
+        assert result.exit_code == 0, result.output
+    fused, single = config("fused"), config("fused-band2")
+    assert fused["teachers"] == ["band", "band2"] and single["teachers"] == ["band2"]
+    assert fused["teacher_losses"] == ["clap", "mse"] and fused["teacher_weights"] == pytest.approx([0.75, 0.25])
+    # a store re-embedded since the index was built is refused, even one the single-teacher student does not read
+    pointer = project / "cache/embeddings/band/store.json"
+    kept = pointer.read_text()
+    try:
+        make_store(corpus, project / "cache/embeddings/band", BandTeacher(seed=7))
+        result = _invoke(project, monkeypatch, "--params", name, "--corpus", "cache/corpus", "--embeddings",
+                         "cache/embeddings", "--index", "cache/clusters/band-k4", "--teacher", "band2",
+                         "--out", "cache/students/stale")
+        assert result.exit_code != 0 and "re-run `ssondo cluster`" in result.output
+    finally:
+        pointer.write_text(kept)
+
+
+def test_single_teacher_keeps_that_teachers_entry_without_its_weight():
+    from stages.train import single_teacher
+
+    teachers = ["aisfx", {"name": "crepe", "weight": 2.0, "loss": "mse"}]
+    assert single_teacher(teachers, "aisfx") == ["aisfx"]
+    assert single_teacher(teachers, "crepe") == [{"name": "crepe", "loss": "mse"}]
+    assert single_teacher(teachers, "resemblyzer") == ["resemblyzer"]  # not fused, distilled alone all the same
