@@ -98,8 +98,8 @@ def measure(cfg: TrainConfig, rt: Runtime, data: TrainData, teacher, steps: int,
     """Median seconds per step of each feed (HDF5 loader, memory, log-mel bank, online teacher)."""
     n = steps + warmup
     plan = epoch_plan(cfg, data, 0, rt.info)
-    dataset = PlanDataset(data.corpus, plan["rows"][: n * cfg.batch_size], plan["starts"][: n * cfg.batch_size],
-                          data.window)
+    dataset = PlanDataset(data.corpus, {k: v[: n * cfg.batch_size] for k, v in plan.items()}, data.window,
+                          data.render)
     gen = torch.Generator().manual_seed(0)
 
     fast_cfg = replace(cfg, cache_logmels=True, channels_last=True)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from pipeline import distributed
 from pipeline.audio.decode import resample
+from pipeline.audio.views import Renderer, ViewAugment, draw_views, view_seed
 from pipeline.audio.windows import window_starts
 from pipeline.config import check
 from pipeline.corpus import Corpus
@@ -43,6 +44,8 @@ class EmbedConfig:
     commit_seconds: float = 60.0
     device: str = "auto"
     bf16: bool = True
+    views: int = 0                                # augmented views per clip, embedded after its plain windows
+    view_augment: ViewAugment = ViewAugment()     # what a view's augmentations are (pipeline/audio/views.py)
 
     def __post_init__(self):
         check(self.window_seconds > 0, "audio.window_seconds", f"must be > 0, got {self.window_seconds}")
@@ -53,6 +56,7 @@ class EmbedConfig:
         check(self.shard_rows >= self.chunk_rows and self.shard_rows % self.chunk_rows == 0, "embed.shard_rows",
               f"must be a multiple of chunk_rows ({self.chunk_rows}), got {self.shard_rows}")
         check(self.commit_seconds > 0, "embed.commit_seconds", f"must be > 0, got {self.commit_seconds}")
+        check(self.views >= 0, "embed.views", f"must be >= 0, got {self.views}")
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,29 @@ def window_index(lengths: np.ndarray, window: int, hop: int, last: str) -> dict[
             "window_length": np.concatenate(reals).astype(np.int64)}
 
 
+def with_views(index: dict[str, np.ndarray], views: dict[str, np.ndarray], lengths: np.ndarray,
+               window: int) -> dict[str, np.ndarray]:
+    """The window index with each clip's views after its plain windows (rows stay sorted by clip), plus the
+    row-aligned view table: window_view (-1: plain window), view_partner (-1: no mix), view_params."""
+    n_plain, n_views = len(index["window_clip"]), len(views["clip"])
+    reals = np.clip(lengths[views["clip"]] - views["start"], 0, window).astype(np.int64)
+    merged = {"window_clip": np.concatenate([index["window_clip"], views["clip"]]),
+              "window_start": np.concatenate([index["window_start"], views["start"]]),
+              "window_length": np.concatenate([index["window_length"], reals]),
+              "window_view": np.concatenate([np.full(n_plain, -1, np.int64), views["view"]]),
+              "view_partner": np.concatenate([np.full(n_plain, -1, np.int64), views["partner"]]),
+              "view_params": np.concatenate([np.zeros((n_plain, views["params"].shape[1])), views["params"]])}
+    order = np.lexsort((np.concatenate([np.arange(n_plain), n_plain + views["view"]]), merged["window_clip"]))
+    assert len(order) == n_plain + n_views
+    return {k: v[order] for k, v in merged.items()}
+
+
 class WindowDataset(Dataset):
     """Item = one window read at the corpus rate and resampled to the teacher rate (runs in workers)."""
 
     def __init__(self, corpus: Corpus, index: dict[str, np.ndarray], window: int, teacher_rate: int):
         self.corpus, self.index, self.window = corpus, index, window
+        self.render = Renderer(corpus, index, window)  # a plain window, or a view rebuilt from its parameters
         self.rate = teacher_rate
         self.out_len = int(round(window * teacher_rate / corpus.sample_rate))
 
@@ -89,8 +111,7 @@ class WindowDataset(Dataset):
         return len(self.index["window_clip"])
 
     def __getitem__(self, i: int):
-        seg = self.corpus.segment(int(self.index["window_clip"][i]), int(self.index["window_start"][i]), self.window)
-        wave = resample(seg, self.corpus.sample_rate, self.rate)
+        wave = resample(self.render(i), self.corpus.sample_rate, self.rate)
         out = np.zeros(self.out_len, dtype=np.float32)
         out[: min(len(wave), self.out_len)] = wave[: self.out_len]
         real = int(round(int(self.index["window_length"][i]) * self.rate / self.corpus.sample_rate))
@@ -115,6 +136,8 @@ def store_meta(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus) -> dict:
             "teacher_sample_rate": int(teacher.sample_rate), "corpus_fingerprint": corpus.fingerprint,
             "corpus_sample_rate": corpus.sample_rate, "window_seconds": cfg.window_seconds,
             "hop_seconds": cfg.hop_seconds, "last_window": cfg.last_window, "dtype": cfg.dtype, "pooling": "mean"}
+    if cfg.views:  # absent without views: stores made before views existed keep their fingerprints
+        meta.update(views=cfg.views, view_augment=cfg.view_augment.settings())
     meta["store_fingerprint"] = store_fingerprint(meta)
     return meta
 
@@ -143,6 +166,10 @@ def open_or_create(url: str, cfg: EmbedConfig, meta: dict, corpus: Corpus, dim: 
         window = int(round(cfg.window_seconds * corpus.sample_rate))
         hop = int(round(cfg.hop_seconds * corpus.sample_rate))
         index = window_index(corpus.lengths, window, hop, cfg.last_window)
+        if cfg.views:
+            drawn = draw_views(corpus.lengths, cfg.views, window, corpus.sample_rate, cfg.view_augment,
+                               view_seed(corpus.fingerprint, cfg.view_augment))
+            index = with_views(index, drawn, corpus.lengths, window)
         layout = StoreLayout(len(corpus), len(index["window_clip"]), dim, cfg.dtype, cfg.chunk_rows, cfg.shard_rows)
         EmbeddingStore.create(url, layout, meta, index)
     distributed.barrier()
@@ -271,7 +298,7 @@ def _extract_locked(cfg, teacher, corpus, url, meta, info) -> dict:
         if lo == hi:  # all rows committed by a run killed before it closed the shard
             store.close_shard(shard)
     ranges = [(lo, hi) for lo, hi in ranges if lo < hi]
-    index = {k: store.array(k)[:] for k in ("window_clip", "window_start", "window_length")}
+    index = store.row_index()
     window = int(round(cfg.window_seconds * corpus.sample_rate))
     dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
     loader = DataLoader(dataset, batch_sampler=plan_batches(layout, ranges, cfg.batch_size),
@@ -303,6 +330,7 @@ def build_report(store: EmbeddingStore, corpus: Corpus, windows_run: int, window
     audio_s = float(corpus.lengths.sum()) / corpus.sample_rate
     return {"teacher": store.attrs["teacher"], "store": store.url, "store_fingerprint": store.fingerprint,
             "clips": store.layout.n_clips, "windows": store.layout.n_windows, "dim": store.layout.dim,
+            "views": store.views, "view_rows": store.views * store.layout.n_clips,
             "audio_seconds": audio_s, "windows_this_run": windows_run, "windows_reused": windows_reused,
             "seconds_this_run": seconds, "windows_per_second": windows_run / seconds if seconds > 0 else None,
             "realtime_factor": run_audio / seconds if seconds > 0 else None,
@@ -319,9 +347,21 @@ def read_report(url: str) -> dict:
         return json.load(f)
 
 
+def sample_rows(store: EmbeddingStore, n: int, seed: int) -> np.ndarray:
+    """`n` random valid rows, sorted; with views, half of them view rows (their rendering is checked too)."""
+    rng = np.random.default_rng(seed)
+    valid = store.array("window_valid")[:]
+    plain = store.plain_rows()
+    groups = [np.flatnonzero(valid & plain), np.flatnonzero(valid & ~plain)]
+    share = [n - n // 2, n // 2] if store.views else [n, 0]
+    picked = [rng.choice(g, size=min(k, len(g)), replace=False) for g, k in zip(groups, share)]
+    return np.sort(np.concatenate(picked).astype(np.int64))
+
+
 def reembed_check(store: EmbeddingStore, teacher: Teacher, corpus: Corpus, n: int, seed: int = 0,
                   tolerance: float = 2e-2, batch_size: int = 16) -> tuple[list[str], dict]:
-    """Re-embed `n` random valid rows on the CPU and compare with the stored rows (relative L2 error).
+    """Re-embed `n` random valid rows on the CPU (with views: half of them views, rebuilt from their recorded
+    parameters) and compare with the stored rows (relative L2 error).
 
     The default tolerance covers float16 storage and bf16 autocast on GPU; a wrong or corrupt row is off by O(1).
     Returns (problems, summary).
@@ -329,9 +369,8 @@ def reembed_check(store: EmbeddingStore, teacher: Teacher, corpus: Corpus, n: in
     if teacher.fingerprint != store.attrs.get("teacher_fingerprint"):
         return [f"re-embedding: teacher fingerprint {teacher.fingerprint} is not the store's "
                 f"{store.attrs.get('teacher_fingerprint')} (different weights or options); not compared"], {}
-    valid = np.flatnonzero(store.array("window_valid")[:])
-    rows = np.sort(np.random.default_rng(seed).choice(valid, size=min(n, len(valid)), replace=False))
-    index = {k: store.array(k)[:] for k in ("window_clip", "window_start", "window_length")}
+    rows = sample_rows(store, n, seed)
+    index = store.row_index()
     window = int(round(float(store.attrs["window_seconds"]) * corpus.sample_rate))
     dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
     errors = np.zeros(len(rows))

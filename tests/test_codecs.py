@@ -163,7 +163,7 @@ def test_clip_dataset_decodes_in_two_workers(tmp_path):
     direct = [corpus.clip(r) for r in range(len(corpus))]
     seen, rows = [], np.arange(len(corpus))
     window = int(corpus.lengths.max())
-    for wave, row in DataLoader(PlanDataset(corpus, rows, np.zeros_like(rows), window), batch_size=None,
+    for wave, row in DataLoader(PlanDataset(corpus, {"rows": rows, "starts": np.zeros_like(rows)}, window), batch_size=None,
                                 num_workers=2):
         seen.append(int(row))
         wave = wave[: int(corpus.lengths[row])]  # the segment is zero-padded to the longest clip

@@ -6,7 +6,10 @@ Arrays, all aligned by row:
     window_clip    (n_windows,)      int64       corpus row of each window
     window_start   (n_windows,)      int64       first sample (corpus rate) of each window
     window_length  (n_windows,)      int64       real (unpadded) samples in each window
-    clip           (n_clips, dim)    float16/32  mean of the clip's valid windows (written at finalise)
+    window_view    (n_windows,)      int64       only with embed.views: -1 for a plain window, else the view index
+    view_partner   (n_windows,)      int64       ... the clip mixed into the view (-1: none)
+    view_params    (n_windows, 4)    float64     ... shift, gain_db, partner_start, mix_db (pipeline/audio/views.py)
+    clip           (n_clips, dim)    float16/32  mean of the clip's valid plain windows (written at finalise)
     clip_valid     (n_clips,)        bool        the clip has at least one valid window
 Work is split into shards of `shard_rows` window rows; a writer owns whole shards, and a shard counts as
 written only once its ledger entry (`ledger/shard-NNNNNN.json`, with a checksum) exists. Inside an unfinished shard,
@@ -17,11 +20,11 @@ Modules: layout (shapes, fingerprint, checksums, errors), embeddings (EmbeddingS
 a checkout uses), verify (`ssondo store verify`).
 """
 from pipeline.store.embeddings import EmbeddingStore, clip_means
-from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, StoreError, StoreLayout, open_group,
-                                   shard_checksum, store_fingerprint, write_every_chunk)
+from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, ROW_ARRAYS, VIEW_ARRAYS, StoreError,
+                                   StoreLayout, open_group, shard_checksum, store_fingerprint, write_every_chunk)
 from pipeline.store.pointer import POINTER, current_url, open_current, teacher_dir, write_pointer
 from pipeline.store.verify import expected_arrays, store_contents, verify_store
 
-__all__ = ["COUNTS", "EMBEDDING_ARRAYS", "FORMAT_VERSION", "POINTER", "EmbeddingStore", "StoreError", "StoreLayout",
+__all__ = ["COUNTS", "EMBEDDING_ARRAYS", "FORMAT_VERSION", "POINTER", "ROW_ARRAYS", "VIEW_ARRAYS", "EmbeddingStore", "StoreError", "StoreLayout",
            "clip_means", "current_url", "expected_arrays", "open_current", "open_group", "shard_checksum",
            "store_contents", "store_fingerprint", "teacher_dir", "verify_store", "write_every_chunk", "write_pointer"]

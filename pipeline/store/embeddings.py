@@ -11,8 +11,8 @@ import numpy as np
 import zarr
 
 from pipeline import __version__
-from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, StoreError, StoreLayout, open_group,
-                                   shard_checksum, write_every_chunk)
+from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, ROW_ARRAYS, VIEW_ARRAYS, StoreError,
+                                   StoreLayout, open_group, shard_checksum, write_every_chunk)
 
 
 class EmbeddingStore:
@@ -39,9 +39,11 @@ class EmbeddingStore:
                            compressors=codec, fill_value=np.nan)
         group.create_array("window_valid", shape=(layout.n_windows,), dtype=bool,
                            chunks=(layout.shard_rows,), fill_value=False)
-        for name in ("window_clip", "window_start", "window_length"):
-            group.create_array(name, data=np.asarray(index[name], dtype=np.int64),
-                               chunks=(max(1, min(1 << 20, layout.n_windows)),))
+        for name in ROW_ARRAYS + (VIEW_ARRAYS if "window_view" in index else ()):
+            data = np.asarray(index[name], dtype=np.float64 if name == "view_params" else np.int64)
+            if len(data) != layout.n_windows:
+                raise StoreError(f"{url}: index array {name} has {len(data)} rows, the layout {layout.n_windows}")
+            group.create_array(name, data=data, chunks=(max(1, min(1 << 20, layout.n_windows)), *data.shape[1:]))
         attrs = dict(meta, layout=layout.__dict__, format_version=FORMAT_VERSION, package_version=__version__,
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), complete=False)
         group.attrs.update(attrs)
@@ -270,11 +272,26 @@ class EmbeddingStore:
                 missing.append((int(b) * block, min((int(b) + 1) * block, array.shape[0])))
         return missing
 
+    @property
+    def views(self) -> int:
+        """Augmented views per clip (0: plain windows only)."""
+        return int(self.attrs.get("views", 0))
+
+    def row_index(self) -> dict[str, np.ndarray]:
+        """The window index (and, with views, the view table), whole, by array name."""
+        return {k: self.read(k) for k in ROW_ARRAYS + (VIEW_ARRAYS if self.views else ())}
+
+    def plain_rows(self) -> np.ndarray:
+        """(n_windows,) bool: rows that are plain windows, not views."""
+        if not self.views:
+            return np.ones(self.layout.n_windows, dtype=bool)
+        return self.read("window_view") < 0
+
     def info(self) -> dict:
         """A summary for `ssondo store info` (attributes, shapes, progress and invalid-row counts)."""
         keys = ("teacher", "teacher_fingerprint", "corpus_fingerprint", "store_fingerprint", "teacher_sample_rate",
-                "window_seconds", "hop_seconds", "last_window", "pooling", "dtype", "package_version", "created",
-                "complete")
+                "window_seconds", "hop_seconds", "last_window", "pooling", "dtype", "views", "view_augment",
+                "package_version", "created", "complete")
         out = {k: self.attrs.get(k) for k in keys}
         done = sorted(self.done_shards())
         entries = [self.ledger_entry(s) for s in done]
@@ -296,15 +313,16 @@ class EmbeddingStore:
 
 
 def clip_means(store: EmbeddingStore, block_rows: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of each clip's valid stored windows (n_clips, dim) float64, and the valid-window count per clip."""
+    """Mean of each clip's valid stored plain windows (n_clips, dim) float64, and the valid-window count per clip."""
     layout = store.layout
     sums = np.zeros((layout.n_clips, layout.dim), dtype=np.float64)
     counts = np.zeros(layout.n_clips, dtype=np.int64)
     clip_of = store.array("window_clip")[:]
+    plain = store.plain_rows()  # a clip's embedding is its own audio's: views are left out
     for start in range(0, layout.n_windows, block_rows):
         stop = min(start + block_rows, layout.n_windows)
         emb = store.array("window")[start:stop].astype(np.float64)  # (rows, dim)
-        ok = store.array("window_valid")[start:stop]
+        ok = store.array("window_valid")[start:stop] & plain[start:stop]
         np.add.at(sums, clip_of[start:stop][ok], emb[ok])
         counts += np.bincount(clip_of[start:stop][ok], minlength=layout.n_clips)
     return sums / np.maximum(counts, 1)[:, None], counts

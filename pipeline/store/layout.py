@@ -12,6 +12,9 @@ import zarr
 FORMAT_VERSION = 1
 EMBEDDING_ARRAYS = ("window", "clip")  # float arrays whose fill value (NaN) marks a missing chunk
 COUNTS = ("nan_rows", "zero_rows", "rows")  # per-commit counts a shard's ledger entry sums
+ROW_ARRAYS = ("window_clip", "window_start", "window_length")  # the window index every store has
+VIEW_ARRAYS = ("window_view", "view_partner", "view_params")  # the view table of a store with augmented views
+VIEW_PARAMS = ("shift", "gain_db", "partner_start", "mix_db")  # columns of view_params (pipeline/audio/views.py)
 
 
 class StoreError(Exception):
@@ -52,9 +55,9 @@ def open_group(url: str, mode: str) -> zarr.Group:
 
 
 def store_fingerprint(meta: dict) -> str:
-    """Short hash naming a store: teacher weights, corpus and window settings."""
+    """Short hash naming a store: teacher weights, corpus, window settings (and views, for a store with views)."""
     keys = ("teacher_fingerprint", "corpus_fingerprint", "teacher_sample_rate", "window_seconds",
-            "hop_seconds", "last_window", "dtype", "pooling")
+            "hop_seconds", "last_window", "dtype", "pooling") + (("views", "view_augment") if "views" in meta else ())
     blob = json.dumps({k: meta[k] for k in keys}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

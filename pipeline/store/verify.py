@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 
 from pipeline.store.embeddings import EmbeddingStore, clip_means
-from pipeline.store.layout import FORMAT_VERSION, StoreLayout, shard_checksum, store_fingerprint
+from pipeline.store.layout import (FORMAT_VERSION, ROW_ARRAYS, VIEW_ARRAYS, VIEW_PARAMS, StoreLayout,
+                                   shard_checksum, store_fingerprint)
 
 
 def verify_store(url: str, corpus_fingerprint: str | None = None) -> list[str]:
@@ -24,6 +25,8 @@ def verify_store(url: str, corpus_fingerprint: str | None = None) -> list[str]:
         problems += _check_ledger(store)
     if not broken & {"window_clip", "window_start", "window_length"}:
         problems += _check_index(store)
+    if store.views and not broken & {"window_clip", *VIEW_ARRAYS}:
+        problems += _check_views(store)
     if store.complete and not broken:
         problems += _check_clips(store)
     return problems
@@ -46,10 +49,13 @@ def _check_attrs(store: EmbeddingStore, corpus_fingerprint: str | None) -> list[
     return problems
 
 
-def expected_arrays(layout: StoreLayout, complete: bool) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Array name -> (shape, dtype) a store with this layout must hold."""
+def expected_arrays(layout: StoreLayout, complete: bool, views: int = 0) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Array name -> (shape, dtype) a store with this layout (and this many views per clip) must hold."""
     rows = {"window": ((layout.n_windows, layout.dim), layout.dtype), "window_valid": ((layout.n_windows,), "bool")}
-    rows.update({k: ((layout.n_windows,), "int64") for k in ("window_clip", "window_start", "window_length")})
+    rows.update({k: ((layout.n_windows,), "int64") for k in ROW_ARRAYS})
+    if views:
+        rows.update(window_view=((layout.n_windows,), "int64"), view_partner=((layout.n_windows,), "int64"),
+                    view_params=((layout.n_windows, len(VIEW_PARAMS)), "float64"))
     if complete:
         rows.update(clip=((layout.n_clips, layout.dim), layout.dtype), clip_valid=((layout.n_clips,), "bool"))
     return rows
@@ -58,7 +64,7 @@ def expected_arrays(layout: StoreLayout, complete: bool) -> dict[str, tuple[tupl
 def _check_arrays(store: EmbeddingStore, problems: list[str]) -> set[str]:
     """Append shape/dtype problems; returns the names of arrays that are missing or wrong."""
     broken = set()
-    for name, (shape, dtype) in expected_arrays(store.layout, store.complete).items():
+    for name, (shape, dtype) in expected_arrays(store.layout, store.complete, store.views).items():
         try:
             arr = store.group[name]
         except Exception as exc:  # missing or corrupt array zarr.json
@@ -124,6 +130,22 @@ def _check_index(store: EmbeddingStore) -> list[str]:
         problems.append("window_clip: some clips have no window")
     if np.any(store.array("window_start")[:] < 0) or np.any(store.array("window_length")[:] < 0):
         problems.append("window_start/window_length: negative values")
+    return problems
+
+
+def _check_views(store: EmbeddingStore) -> list[str]:
+    """Every clip has views 0..K-1 once each, after its plain windows; partners are other clips."""
+    clip_of, view = store.read("window_clip"), store.read("window_view")
+    partner, k, n = store.read("view_partner"), store.views, store.layout.n_clips
+    problems = []
+    is_view = view >= 0
+    if np.any(view < -1) or np.any(view >= k):
+        problems.append(f"window_view: values outside -1..{k - 1}")
+    elif not np.array_equal(np.sort(view[is_view] + k * clip_of[is_view]), np.arange(n * k)):
+        problems.append(f"window_view: not exactly views 0..{k - 1} once for every clip")
+    if np.any(partner[~is_view] != -1) or np.any((partner < -1) | (partner >= n)) or np.any(partner == clip_of):
+        problems.append("view_partner: a plain window with a partner, a partner outside the corpus, or a clip mixed "
+                        "with itself")
     return problems
 
 

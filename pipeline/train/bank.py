@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from pipeline.audio.logmel import LogMel
-from pipeline.corpus import Corpus
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import TrainData
 
@@ -37,14 +36,12 @@ def bank_bytes(n_examples: int, frontend: LogMel, window: int) -> int:
 
 
 @torch.no_grad()
-def build_bank(corpus: Corpus, keys: np.ndarray, rows: np.ndarray, starts: np.ndarray, window: int,
-               frontend: LogMel, batch: int = 64) -> LogMelBank:
-    """Compute the log-mel of the `window` samples at (rows[i], starts[i]) for every key, on the CPU."""
+def build_bank(read, keys: np.ndarray, frontend: LogMel, batch: int = 64) -> LogMelBank:
+    """Compute the log-mel of `read(i)` (the waveform of keys[i]) for every key, on the CPU."""
     frontend = frontend.cpu()
     parts = []
     for lo in range(0, len(keys), batch):
-        waves = np.stack([corpus.segment(int(r), int(s), window)
-                          for r, s in zip(rows[lo:lo + batch], starts[lo:lo + batch])])  # (batch, samples)
+        waves = np.stack([read(i) for i in range(lo, min(lo + batch, len(keys)))])  # (batch, samples)
         parts.append(frontend(torch.from_numpy(waves)).to(torch.float16))
     return LogMelBank(np.asarray(keys), torch.cat(parts) if parts else torch.zeros(0, frontend.cfg.n_mels, 0))
 
@@ -68,4 +65,6 @@ def logmel_bank(cfg: TrainConfig, data: TrainData, frontend: LogMel) -> LogMelBa
     if need > cfg.memory_budget_gb * (1 << 30):
         raise ValueError(f"train.cache_logmels: {len(keys)} examples need {need / (1 << 30):.2f} GB, over "
                          f"train.memory_budget_gb={cfg.memory_budget_gb}")
-    return build_bank(data.corpus, keys, rows, starts, data.window, frontend)
+    if data.render is not None:  # window-level: plain windows and views by target row
+        return build_bank(lambda i: data.render(int(keys[i])), keys, frontend)
+    return build_bank(lambda i: data.corpus.segment(int(rows[i]), int(starts[i]), data.window), keys, frontend)

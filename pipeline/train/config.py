@@ -23,7 +23,7 @@ class TrainConfig:
     head_hidden: tuple[int, ...] = ()
     loss: str = "clap"
     loss_options: dict = field(default_factory=dict)
-    target: Literal["clip", "window"] = "window"
+    target: Literal["clip", "window", "view"] = "window"
     target_norm: Literal["none", "center", "standardize"] = "center"
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"

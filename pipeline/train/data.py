@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline import distributed
+from pipeline.audio.views import Renderer
 from pipeline.corpus import Corpus
 from pipeline.store import EmbeddingStore
 from pipeline.students.pretrained import file_sha256
@@ -30,6 +31,7 @@ class TrainData:
     val_rows: np.ndarray              # corpus rows held out for validation
     window_clip: np.ndarray | None = None   # (n_windows,) for window-level targets
     window_start: np.ndarray | None = None  # (n_windows,) start sample of each window
+    render: Renderer | None = None    # target row -> waveform (a plain window, or a view rebuilt exactly)
     meta: dict = field(default_factory=dict)  # fingerprints recorded in the checkpoint
     heads: tuple[TeacherSpec, ...] = ()  # one per teacher when several (targets are TeacherTargets); () = one head
 
@@ -50,9 +52,11 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
     heads = teacher_heads(cfg, stores, teachers)
     for s in stores:
         s.require_complete(corpus.fingerprint)
-    targets = load_targets(stores, cfg.target, int(cfg.memory_budget_gb * (1 << 30)), max(16, cfg.block_chunks))
+    level = "clip" if cfg.target == "clip" else "window"  # view targets are rows of the window array
+    targets = load_targets(stores, level, int(cfg.memory_budget_gb * (1 << 30)), max(16, cfg.block_chunks),
+                           target_rows(cfg, stores[0]))
     clip_valid = np.logical_and.reduce([s.array("clip_valid")[:] for s in stores])
-    if cfg.target == "window":  # a clip is usable when one of its windows is valid for every teacher at once
+    if level == "window":  # a clip is usable when one of its windows is valid for every teacher at once
         clip_valid &= np.bincount(stores[0].array("window_clip")[:][targets.valid], minlength=len(corpus)) > 0
     if cfg.sampler == "balanced":
         if index_path is None or load_index is None:
@@ -72,12 +76,21 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
         meta.update({"teacher_dims": targets.dims, "teacher_weights": [h.weight for h in heads],
                      "teacher_losses": [h.loss for h in heads]})
     data = TrainData(corpus, window, targets, weights, val[clip_valid[val]], meta=meta, heads=heads)
-    if cfg.target == "window":
-        data.window_clip = stores[0].array("window_clip")[:]
-        data.window_start = stores[0].array("window_start")[:]
+    if level == "window":
+        index = stores[0].row_index()
+        data.window_clip, data.window_start = index["window_clip"], index["window_start"]
+        data.render = Renderer(corpus, index, window)
     if cfg.target_norm != "none":
         data.targets = normalise_targets(targets, training_target_rows(data, cfg.seed), cfg.target_norm)
     return data
+
+
+def target_rows(cfg: TrainConfig, store: EmbeddingStore) -> np.ndarray | None:
+    """Which window rows training draws: `window`, the plain windows; `view`, the plain windows and every view
+    (a clip's draw picks one of them uniformly); `clip`: None (clip rows)."""
+    if cfg.target == "view" and not store.views:
+        raise ValueError(f"train.target=view: store {store.url} has no views; embed with embed.views > 0")
+    return store.plain_rows() if cfg.target == "window" else None
 
 
 def teacher_heads(cfg: TrainConfig, stores: Sequence[EmbeddingStore],
@@ -138,16 +151,20 @@ def validation_rows(manifest, fraction: float) -> np.ndarray:
 
 
 class PlanDataset(Dataset):
-    """Item i -> (segment of `window` samples at (rows[i], starts[i]), i); reads run in DataLoader workers."""
+    """Item i -> (the example's `window` samples, i); reads run in DataLoader workers. Window-level plans read
+    through `render` by target row (plain windows and views alike); clip plans read (rows[i], starts[i])."""
 
-    def __init__(self, corpus: Corpus, rows: np.ndarray, starts: np.ndarray, window: int):
-        self.corpus, self.rows, self.starts, self.window = corpus, rows, starts, window
+    def __init__(self, corpus: Corpus, plan: dict, window: int, render: Renderer | None = None):
+        self.corpus, self.plan, self.window, self.render = corpus, plan, window, render
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.plan["rows"])
 
     def __getitem__(self, i: int):
-        return torch.from_numpy(self.corpus.segment(int(self.rows[i]), int(self.starts[i]), self.window)), i
+        if self.render is not None:
+            return torch.from_numpy(self.render(int(self.plan["targets"][i]))), i
+        return torch.from_numpy(self.corpus.segment(int(self.plan["rows"][i]), int(self.plan["starts"][i]),
+                                                    self.window)), i
 
 
 def epoch_plan(cfg: TrainConfig, data: TrainData, epoch: int, info: distributed.DistInfo) -> dict:

@@ -76,7 +76,7 @@ def plan_batches(cfg: TrainConfig, rt: Runtime, data: TrainData, plan: dict):
             idx = np.arange(lo, lo + cfg.batch_size)
             yield rt.bank.get(plan["targets"][idx]).to(rt.device), idx
         return
-    loader = plan_loader(cfg, PlanDataset(data.corpus, plan["rows"], plan["starts"], data.window), rt.device)
+    loader = plan_loader(cfg, PlanDataset(data.corpus, plan, data.window, data.render), rt.device)
     for waves, idx in loader:
         with torch.no_grad():  # not around the yield: the consumer's step must record gradients
             x = rt.frontend(waves.to(rt.device))

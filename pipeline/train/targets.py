@@ -160,34 +160,38 @@ class TeacherTargets:
 
 
 def check_aligned(stores: Sequence[EmbeddingStore], level: str) -> int:
-    """The shared row count of `level` in every store; refuses stores whose rows are not the same windows."""
+    """The shared row count of `level` in every store; refuses stores whose rows are not the same windows (and, with
+    views, not the same views)."""
     rows = {s.group[level].shape[0] for s in stores}
     if len(rows) != 1:
         raise StoreError(f"stores disagree on the number of {level} rows: {sorted(rows)} (one corpus and the same "
-                         f"audio.window_seconds/hop_seconds/last_window give every teacher the same rows)")
+                         f"audio.window_seconds/hop_seconds/last_window and embed.views give every teacher the "
+                         f"same rows)")
     if level == "window" and len(stores) > 1:
-        first = [stores[0].read(a) for a in ("window_clip", "window_start")]
+        first = stores[0].row_index()
         for s in stores[1:]:
-            if not all(np.array_equal(a, s.read(n)) for a, n in zip(first, ("window_clip", "window_start"))):
-                raise StoreError(f"store {s.url} cuts other windows than {stores[0].url} (different window "
-                                 f"settings): their window targets do not align")
+            other = s.row_index()
+            if first.keys() != other.keys() or not all(np.array_equal(first[k], other[k]) for k in first):
+                raise StoreError(f"store {s.url} cuts other windows or views than {stores[0].url} (different "
+                                 f"window or embed.views settings): their window targets do not align")
     return rows.pop()
 
 
 def load_targets(stores: Sequence[EmbeddingStore], level: str = "clip", memory_budget_bytes: int = 2 << 30,
-                 cache_chunks: int = 16):
+                 cache_chunks: int = 16, rows: np.ndarray | None = None):
     """Targets of one store at `clip` or `window` level; several stores give `TeacherTargets` (one part each).
 
     Each part is RamTargets when the float32 tables of all stores fit the budget together, else ChunkTargets
     (whole-chunk reads) keeping `cache_chunks` chunks: at least a `block_order` block, so each chunk is read
-    once per block.
+    once per block. `rows` (bool, one per row) narrows which rows count as usable (e.g. plain windows, not views).
     """
     if level not in ("clip", "window"):
         raise ValueError(f"target level must be 'clip' or 'window', got {level!r}")
     n = check_aligned(stores, level)
     in_ram = n * sum(s.group[level].shape[1] for s in stores) * 4 <= memory_budget_bytes
-    parts = [RamTargets(s.read(level).astype(np.float32), s.read(f"{level}_valid")) if in_ram
-             else ChunkTargets(s, level, s.read(f"{level}_valid"), cache_chunks) for s in stores]
+    valid = [s.read(f"{level}_valid") & (True if rows is None else rows) for s in stores]
+    parts = [RamTargets(s.read(level).astype(np.float32), ok) if in_ram
+             else ChunkTargets(s, level, ok, cache_chunks) for s, ok in zip(stores, valid)]
     return parts[0] if len(parts) == 1 else TeacherTargets(parts)
 
 

@@ -169,7 +169,7 @@ def test_plan_dataset_two_workers_read_through_their_own_handle(tiny_corpus):
     window = int(tiny_corpus.lengths.max())
     direct = [tiny_corpus.segment(r, 0, window) for r in rows]  # opens a handle in this process first
     pids, seen = set(), []
-    for wave, idx, pid, own_handle in DataLoader(_WhereRead(tiny_corpus, rows, starts, window), batch_size=None,
+    for wave, idx, pid, own_handle in DataLoader(_WhereRead(tiny_corpus, {"rows": rows, "starts": starts}, window), batch_size=None,
                                                  num_workers=2):
         assert own_handle
         pids.add(pid)
