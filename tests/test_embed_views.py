@@ -1,6 +1,7 @@
 """Augmented views in the store: layout, clip means, exact replay in training, resume after SIGKILL, verification."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -155,3 +156,25 @@ def test_stores_without_views_cannot_mix_with_stores_that_have_them(corpus, stor
     from pipeline.train.targets import load_targets
     with pytest.raises(StoreError, match="views"):
         load_targets([stores[0], stores[1]], "window")
+
+
+def test_train_views_takes_the_first_views_of_each_clip(corpus, stores):
+    window = int(CFG["window_seconds"] * RATE)
+    view = stores[1].read("window_view")
+    data = distill_data(TrainConfig(target="view", views=1, sampler="uniform", val_fraction=0.0), corpus,
+                        [stores[1]], window, None, None)
+    assert set(view[data.targets.valid]) == {-1, 0}
+    with pytest.raises(ValueError, match="train.views"):
+        distill_data(TrainConfig(target="view", views=K + 1, sampler="uniform"), corpus, [stores[1]], window, None,
+                     None)
+
+
+@pytest.mark.slow
+def test_two_torchrun_ranks_write_the_same_views_store(corpus, stores, tmp_path):
+    out = tmp_path / "out"
+    proc = launch(tmp_path, corpus, out, sleep=0.0, torchrun=True, cfg={"views": K})
+    log, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, log
+    url = json.loads(next(line for line in log.splitlines() if "RESULT" in line).split("RESULT", 1)[1])["url"]
+    assert store_contents(url) == store_contents(stores[1].url)  # views, view table and ledger, bit for bit
+    assert {int(p.stem.split("-")[1]) for p in out.glob("wrote-*.json")} == {0, 1}  # both ranks wrote shards

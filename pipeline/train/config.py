@@ -24,6 +24,7 @@ class TrainConfig:
     loss: str = "clap"
     loss_options: dict = field(default_factory=dict)
     target: Literal["clip", "window", "view"] = "window"
+    views: int | None = None  # target=view: the first this many views of each clip (None = all the store holds)
     target_norm: Literal["none", "center", "standardize"] = "center"
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"
@@ -70,6 +71,7 @@ class TrainConfig:
         check(self.block_chunks >= 1, "train.block_chunks", f"must be >= 1, got {self.block_chunks}")
         check(self.memory_budget_gb >= 0, "train.memory_budget_gb", "must be >= 0")
         check(self.init is None or bool(self.init.strip()), "train.init", "must be a checkpoint path or null")
+        check(self.views is None or self.views >= 1, "train.views", f"must be >= 1 or null, got {self.views}")
 
     def fingerprint(self, extra: dict) -> str:
         """Hash of everything that changes the training run (resume only continues an identical run)."""

@@ -86,11 +86,17 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
 
 
 def target_rows(cfg: TrainConfig, store: EmbeddingStore) -> np.ndarray | None:
-    """Which window rows training draws: `window`, the plain windows; `view`, the plain windows and every view
-    (a clip's draw picks one of them uniformly); `clip`: None (clip rows)."""
-    if cfg.target == "view" and not store.views:
-        raise ValueError(f"train.target=view: store {store.url} has no views; embed with embed.views > 0")
-    return store.plain_rows() if cfg.target == "window" else None
+    """Which window rows training draws: `window`, the plain windows; `view`, the plain windows and the first
+    `train.views` views (a clip's draw picks one of them uniformly); `clip`: None (clip rows)."""
+    if cfg.target == "window":
+        return store.plain_rows()
+    if cfg.target == "view":
+        if not store.views:
+            raise ValueError(f"train.target=view: store {store.url} has no views; embed with embed.views > 0")
+        if cfg.views is not None and cfg.views > store.views:
+            raise ValueError(f"train.views={cfg.views}: store {store.url} holds {store.views} views per clip")
+        return store.read("window_view") < (store.views if cfg.views is None else cfg.views)
+    return None
 
 
 def teacher_heads(cfg: TrainConfig, stores: Sequence[EmbeddingStore],
