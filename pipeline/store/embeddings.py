@@ -293,6 +293,9 @@ class EmbeddingStore:
                 "window_seconds", "hop_seconds", "last_window", "pooling", "dtype", "views", "view_augment",
                 "package_version", "created", "complete")
         out = {k: self.attrs.get(k) for k in keys}
+        out["views"] = self.views  # 0 for a store of plain windows (no view settings then)
+        if not self.views:
+            del out["view_augment"]
         done = sorted(self.done_shards())
         entries = [self.ledger_entry(s) for s in done]
         open_shards = set(range(self.layout.n_shards)) - set(done)
