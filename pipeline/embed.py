@@ -85,7 +85,7 @@ def with_views(index: dict[str, np.ndarray], views: dict[str, np.ndarray], lengt
                window: int) -> dict[str, np.ndarray]:
     """The window index with each clip's views after its plain windows (rows stay sorted by clip), plus the
     row-aligned view table: window_view (-1: plain window), view_partner (-1: no mix), view_params."""
-    n_plain, n_views = len(index["window_clip"]), len(views["clip"])
+    n_plain = len(index["window_clip"])
     reals = np.clip(lengths[views["clip"]] - views["start"], 0, window).astype(np.int64)
     merged = {"window_clip": np.concatenate([index["window_clip"], views["clip"]]),
               "window_start": np.concatenate([index["window_start"], views["start"]]),
@@ -94,7 +94,6 @@ def with_views(index: dict[str, np.ndarray], views: dict[str, np.ndarray], lengt
               "view_partner": np.concatenate([np.full(n_plain, -1, np.int64), views["partner"]]),
               "view_params": np.concatenate([np.zeros((n_plain, views["params"].shape[1])), views["params"]])}
     order = np.lexsort((np.concatenate([np.arange(n_plain), n_plain + views["view"]]), merged["window_clip"]))
-    assert len(order) == n_plain + n_views
     return {k: v[order] for k, v in merged.items()}
 
 

@@ -103,9 +103,9 @@ def reference_teacher(cfg: EvaluateConfig, teachers: list[str]) -> str:
     return cfg.teachers[0]
 
 
-def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str) -> Iterator[Candidate]:
-    """A trained student in `folder` (own embedding; projected too for distilled ones)."""
-    ckpt, name = read_checkpoint(folder), folder.name
+def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str, ckpt=None) -> Iterator[Candidate]:
+    """A trained student in `folder` (own embedding; projected too for distilled ones); `ckpt`: already read."""
+    ckpt, name = ckpt or read_checkpoint(folder), folder.name
     model = StudentModel.from_checkpoint(ckpt)
     params, macs = model.params, ckpt.metrics.get("macs_10s")
     frontend = ckpt.config.frontend
@@ -117,9 +117,9 @@ def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str) -> Iterator
         yield Candidate(proj, "student_projected", params, macs, ref)
 
 
-def untrained_candidate(cfg: EvaluateConfig, folder: Path, teacher: str) -> Candidate:
-    """The architecture of the distilled student in `folder`, with fresh, seeded weights."""
-    ckpt, name = read_checkpoint(folder), folder.name
+def untrained_candidate(cfg: EvaluateConfig, folder: Path, teacher: str, ckpt=None) -> Candidate:
+    """The architecture of the distilled student in `folder`, with fresh, seeded weights; `ckpt`: already read."""
+    ckpt, name = ckpt or read_checkpoint(folder), folder.name
     torch.manual_seed(cfg.untrained_seed)
     net = build_student(ckpt.config.student, ckpt.config.student_options).eval()
     return Candidate(StudentEmbedder(f"{name}-untrained", net, ckpt.config.frontend), "untrained",
@@ -131,12 +131,12 @@ def distilled_candidates(cfg: EvaluateConfig, students: Path) -> Iterator[Candid
     recipe (a fused student and its single-teacher comparisons) share theirs."""
     architectures = set()
     for name in cfg.students:
-        yield from student_candidates(cfg, students / name, "student")
-        config = read_checkpoint(students / name).config
-        arch = (config.student, repr(sorted(config.student_options.items())))
+        ckpt = read_checkpoint(students / name)  # read once for both rows
+        yield from student_candidates(cfg, students / name, "student", ckpt)
+        arch = (ckpt.config.student, repr(sorted(ckpt.config.student_options.items())))
         if cfg.untrained and arch not in architectures:
             architectures.add(arch)
-            yield untrained_candidate(cfg, students / name, cfg.teachers[0])
+            yield untrained_candidate(cfg, students / name, cfg.teachers[0], ckpt)
 
 
 def candidates(cfg: EvaluateConfig, students: Path, sample_rate: int) -> Iterator[Candidate]:
