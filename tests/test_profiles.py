@@ -110,7 +110,7 @@ def test_multi_teacher_profile_is_params_yaml_with_three_teachers():
     assert {name: set(sec) for name, sec in demo.items()} == {name: set(sec) for name, sec in multi.items()}
     _, specs = parse_teachers(multi["train"]["teachers"], parse(TrainConfig, {}, "train"))
     assert [s.name for s in specs] == ["aisfx", "crepe", "resemblyzer"] and sum(s.weight for s in specs) == 1
-    assert multi["embed"]["options"]["crepe"]["capacity"] == "tiny"
+    assert multi["embed"]["options"]["crepe"]["model"] == "tiny"
     assert parse(ClusterConfig, section(multi, "cluster"), "cluster").teachers == ["aisfx", "crepe", "resemblyzer"]
     lines = MULTI.read_text().splitlines()
     bare = [ln for ln in lines if re.match(r"^\s+(- )?[{A-Za-z_]", ln) and "#" not in ln and not ln.strip().endswith(":")]

