@@ -81,9 +81,19 @@ def set_params(path: Path, sets: list[str]) -> None:
         rt.dump(doc, f)
 
 
+def restore_params(path: Path) -> None:
+    """Write params.yaml back to its committed bytes. Not `git checkout -- params.yaml`: after `dvc repro` (autostage)
+    the index can hold the edited file's stat data with the committed blob, and checkout then keeps the edited file
+    (a row once ran with the previous row's params that way)."""
+    committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, check=True, capture_output=True).stdout
+    path.write_bytes(committed)
+    if path.read_bytes() != committed:
+        raise RuntimeError(f"{path}: could not restore the committed params")
+
+
 def run(name: str, sets: list[str], target: str, engine: str = "exp") -> dict:
     """One study row: reset params.yaml, run the experiment, collect its figures."""
-    subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=ROOT, check=True)
+    restore_params(ROOT / "params.yaml")
     if engine == "exp":
         cmd = ["dvc", "exp", "run", "-f", "-n", f"study-{name}"] + [a for s in sets for a in ("-S", s)] + [target]
     else:
