@@ -141,8 +141,9 @@ def check_markdown(check: FusionCheck) -> str:
              "|---|---|---|---|---|---|"]
     for t in check.tasks:
         mark = " ▲" if t.beats_teacher else ""
-        lines.append(f"| {t.task} | {t.teacher} | {100 * t.teacher_score:.1f} | {t.single or '-'} "
-                     f"{pct(t.single_score)} | {pct(t.fused_score)}{mark} | {t.verdict} |")
+        single = f"{t.single} {pct(t.single_score)}" if t.single else "-"
+        lines.append(f"| {t.task} | {t.teacher} | {100 * t.teacher_score:.1f} | {single} | {pct(t.fused_score)}{mark} "
+                     f"| {t.verdict} |")
     relation = ">=" if check.average >= check.best_teacher_average else "<"
     lines += ["", f"Average {100 * check.average:.1f} {relation} {100 * check.best_teacher_average:.1f}, the best "
               f"single teacher's ({check.best_teacher}). ▲: the fused student beats the best teacher on that task. "

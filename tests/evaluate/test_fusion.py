@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.evaluate.fusion import BEST, fusion_checks, with_best_teacher
+from pipeline.evaluate.fusion import BEST, check_markdown, fusion_checks, with_best_teacher
 from pipeline.evaluate.report import results_table, write_report
 from pipeline.evaluate.rows import ModelRow
 
@@ -62,6 +62,7 @@ def test_without_a_single_student_the_task_cannot_pass():
     rows = [r for r in _rows(0.66) if r.model != "s2"]
     (check,) = fusion_checks(rows)
     assert check.tasks[1].verdict == "no single-teacher student" and not check.passed
+    assert "| B | t2 | 70.0 | - | 66.0 ± 5.0 | no single-teacher student |" in check_markdown(check)
 
 
 def test_the_report_marks_the_check_and_writes_fusion_csv(tmp_path):
