@@ -85,8 +85,8 @@ def restore_params(path: Path) -> None:
     """Write params.yaml back to its committed bytes. Not `git checkout -- params.yaml`: after `dvc repro` (autostage)
     the index can hold the edited file's stat data with the committed blob, and checkout then keeps the edited file
     (a row once ran with the previous row's params that way)."""
-    path.write_bytes(subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, check=True,
-                                    capture_output=True).stdout)
+    committed = f"HEAD:{path.resolve().relative_to(ROOT).as_posix()}"
+    path.write_bytes(subprocess.run(["git", "show", committed], cwd=ROOT, check=True, capture_output=True).stdout)
 
 
 def run(name: str, sets: list[str], target: str, engine: str = "exp") -> dict:
