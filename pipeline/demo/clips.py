@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.audio.decode import resample
 from pipeline.demo.backgrounds import BACKGROUNDS, background
-from pipeline.demo.instruments import Note, family_of, render_notes
+from pipeline.demo.instruments import PITCH_CLASSES, Note, family_of, render_notes
 from pipeline.demo.mix import mix_over_span, power
 from pipeline.demo.speech import WORDS, espeak
 from pipeline.demo.voices import parse_voice
@@ -51,6 +51,32 @@ def instrument_clip(rng: np.random.Generator, seconds: tuple[float, float], samp
     raise RuntimeError(f"no audible rendering after {MAX_DRAWS} draws (family={family}, program={program})")
 
 
+# the pitch task's classes: the 8 pitch classes of the octatonic scale (alternating semitone and tone steps)
+PITCH_TASK_CLASSES = ("C", "C#", "D#", "E", "F#", "G", "A", "A#")
+# the GM families its notes are played on (bass and the unpitched families left out): one per generator family
+PITCH_TASK_FAMILIES = (0, 1, 2, 3, 5, 7, 8, 9)
+PITCH_TASK_OCTAVES = (3, 4, 5)  # MIDI octaves a note is drawn from: C3 (48) .. B5 (83)
+UNPITCHED_PROGRAMS = (47,)  # timpani, in the strings family: its pitch class is not what a listener hears
+
+
+def pitch_clip(rng: np.random.Generator, seconds: tuple[float, float], sample_rate: int, pitch_class: str,
+               family: int) -> Clip:
+    """One held note of `pitch_class` in a random octave, on a random program of GM family `family`."""
+    for _ in range(MAX_DRAWS):
+        prog = family * 8 + int(rng.integers(8))
+        if prog in UNPITCHED_PROGRAMS:
+            continue
+        pitch = 12 * (int(rng.choice(PITCH_TASK_OCTAVES)) + 1) + PITCH_CLASSES.index(pitch_class)
+        length = float(rng.uniform(*seconds))
+        onset = float(rng.uniform(0.0, 0.2))
+        note = Note(pitch, int(rng.integers(60, 121)), onset, float(rng.uniform(0.5, length - onset - 0.2)))
+        audio = render_notes(prog, [note], length, sample_rate)
+        if audible(audio):
+            labels = {"family": family, "program": prog, "pitch": pitch, "pitch_class": pitch % 12}
+            return Clip(at_peak(audio, rng), labels, (0, len(audio)))
+    raise RuntimeError(f"no audible rendering after {MAX_DRAWS} draws (pitch class {pitch_class}, family {family})")
+
+
 def _pattern(rng: np.random.Generator, pattern: str, pitch: int, velocity: int, length: float) -> list[Note]:
     onset = float(rng.uniform(0.0, 0.3))
     if pattern == "repeat":
@@ -69,7 +95,7 @@ def speak(rng: np.random.Generator, text: str, voice: str, sample_rate: int) -> 
     raw = engine.synth(text, voice, rate, pitch, spread, seed=int(rng.integers(2 ** 31)))
     labels = {"voice": voice, "language": parse_voice(voice)[0], "rate": rate, "voice_pitch": pitch,
               "pitch_range": spread}
-    return resample(_trim(raw), engine.sample_rate, sample_rate), labels
+    return resample(trim_silence(raw), engine.sample_rate, sample_rate), labels
 
 
 def in_silence(rng: np.random.Generator, speech: np.ndarray, seconds: tuple[float, float], sample_rate: int,
@@ -99,7 +125,7 @@ def speech_clip(rng: np.random.Generator, voices: tuple[str, ...], seconds: tupl
     raise RuntimeError(f"espeak-ng stayed silent after {MAX_DRAWS} draws (word={word})")
 
 
-def _trim(x: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
+def trim_silence(x: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
     """Drop espeak's leading/trailing near-silence so the span (and SNR) covers the word itself."""
     loud = np.flatnonzero(np.abs(x) > threshold)
     return x[loud[0]:loud[-1] + 1] if len(loud) else x[:0]

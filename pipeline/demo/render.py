@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from pipeline.demo.clips import Clip, instrument_clip, speech_clip, with_background
+from pipeline.demo.clips import PITCH_TASK_FAMILIES, Clip, instrument_clip, pitch_clip, speech_clip, with_background
 from pipeline.demo.config import DemoConfig
 from pipeline.demo.events import event_clip
 from pipeline.demo.instruments import GM_FAMILIES
@@ -19,6 +19,7 @@ from pipeline.demo.jobs import Job
 from pipeline.demo.percussion import percussion_clip
 from pipeline.demo.scenes import Speakers, scene_clip
 from pipeline.demo.sentences import sentence_clip
+from pipeline.demo.speakers import SPEAKER_CLASSES, speaker_clip, speaker_variants
 from pipeline.demo.voices import split_variants, variants, voices
 
 SHARD_SIZE = 64  # clips per worker process (espeak-ng state runs on within a shard, so this fixes the audio)
@@ -75,7 +76,16 @@ def _scenes(job: Job, s: RenderSettings, rng: np.random.Generator) -> Clip:
     return scene_clip(rng, s.clip_seconds, s.sample_rate, speakers)
 
 
-# source -> (job, settings, the job's generator) -> Clip
+def _pitch(job: Job, s: RenderSettings, rng: np.random.Generator) -> Clip:
+    return pitch_clip(rng, s.clip_seconds, s.sample_rate, job.label, PITCH_TASK_FAMILIES[job.family])
+
+
+def _speaker(job: Job, s: RenderSettings, rng: np.random.Generator) -> Clip:
+    variant = speaker_variants(s.heldout_variants)[SPEAKER_CLASSES.index(job.label)]
+    return speaker_clip(rng, variant, _style(job), s.clip_seconds, s.sample_rate)
+
+
+# source -> (job, settings, the job's generator) -> Clip; "pitch" and "speaker" render task clips only
 SOURCES: dict[str, Callable[[Job, RenderSettings, np.random.Generator], Clip]] = {
     "instrument": _instrument,
     "speech": _speech,
@@ -84,6 +94,8 @@ SOURCES: dict[str, Callable[[Job, RenderSettings, np.random.Generator], Clip]] =
     "events": lambda job, s, rng: event_clip(rng, s.clip_seconds, s.sample_rate, job.label, _style(job)),
     "sentences": _sentences,
     "scenes": _scenes,
+    "pitch": _pitch,
+    "speaker": _speaker,
 }
 
 

@@ -7,8 +7,10 @@ from typing import Callable
 
 import pandas as pd
 
+from pipeline.demo.clips import PITCH_TASK_CLASSES
 from pipeline.demo.config import DemoConfig
 from pipeline.demo.jobs import STREAMS, Job
+from pipeline.demo.speakers import SPEAKER_CLASSES
 from pipeline.demo.voices import parse_voice
 
 FAMILIES_PER_CLASS = 8  # generator families (programs, kit sounds, event sources) a class is drawn from
@@ -43,6 +45,10 @@ TASKS = {
                                   _speaker, True),
     "drum_piece": TaskSpec("percussion", ("kick", "snare", "closed_hihat", "open_hihat", "tom", "crash", "clap",
                                           "cowbell"), _family),
+    # pitch class across octaves and instruments; grouped by GM family, so test folds play unseen instruments
+    "pitch": TaskSpec("pitch", PITCH_TASK_CLASSES, lambda row, job: str(row["family"])),
+    # which of 8 held-out voices speaks; grouped by session (accent, pitch, rate), so test folds are unseen sessions
+    "speaker": TaskSpec("speaker", SPEAKER_CLASSES, lambda row, job: f"session{job.family}", True),
 }
 
 

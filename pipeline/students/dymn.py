@@ -18,6 +18,7 @@ from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, activation, batch_norm, init_weights, make_divisible
 from pipeline.students.mobilenetv3 import LAST_CONV_RATIO, BlockConfig, block_configs, check_width_and_strides
+from pipeline.students.pooling import POOLINGS, pool, pooled_dim
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,12 @@ class DyMNOptions:
     temp_start: float = 30.0
     temp_end: float = 1.0
     temp_epochs: int = 30
+    pooling: str = "mean"  # clip pooling of the last map (pipeline.students.pooling): mean or meanstd
 
     def __post_init__(self):
         check_width_and_strides(self.width, self.strides)
         check(self.kernels >= 1, "kernels", "must be >= 1")
+        check(self.pooling in POOLINGS, "pooling", f"must be one of {list(POOLINGS)}, got {self.pooling!r}")
         check(self.relu_pieces >= 1, "relu_pieces", "must be >= 1")
         check(self.context_ratio >= 1, "context_ratio", "must be >= 1")
         check(0 < self.min_context <= self.max_context, "min_context", "need 0 < min_context <= max_context")
@@ -184,7 +187,7 @@ class DyBlock(nn.Module):
 
 
 class DyMN(Student):
-    """Dynamic MobileNet backbone; embedding = mean of the last feature map (960-d at width 1.0)."""
+    """Dynamic MobileNet backbone; embedding = the last feature map pooled (960-d mean at width 1.0)."""
 
     Options = DyMNOptions
 
@@ -193,15 +196,16 @@ class DyMN(Student):
         self.temp_start, self.temp_end, self.temp_epochs = options.temp_start, options.temp_end, options.temp_epochs
         configs = block_configs(options.width, options.strides)
         last_ch = configs[-1].out_ch
-        self.embed_dim = LAST_CONV_RATIO * last_ch
+        self.pooling = options.pooling
+        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling)
         self.stem = ConvNormAct(1, configs[0].in_ch, 3, 2, act="HS")
         self.blocks = nn.Sequential(*[DyBlock(cfg, options) for cfg in configs])
-        self.last = ConvNormAct(last_ch, self.embed_dim, act="HS")
+        self.last = ConvNormAct(last_ch, LAST_CONV_RATIO * last_ch, act="HS")
         init_weights(self)
 
     def embed(self, logmels: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) -> (batch, embed_dim)."""
-        return self.last(self.blocks(self.stem(logmels.unsqueeze(1)))).mean(dim=(2, 3))
+        return pool(self.last(self.blocks(self.stem(logmels.unsqueeze(1)))), self.pooling)
 
     def set_epoch(self, epoch: int) -> None:
         """Anneal the kernel-attention temperature linearly over the first `temp_epochs` epochs."""

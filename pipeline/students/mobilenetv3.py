@@ -2,7 +2,7 @@
 
 Stem 3x3/2 conv, the 15 inverted-residual blocks of MobileNetV3-Large (channel squeeze-excitation in the
 blocks the table marks), a 1x1 conv to 6x the last block's channels (960 at width 1.0), and global mean
-pooling over frequency and time as the embedding. The classifier MLP of the paper is left out.
+pooling over frequency and time as the embedding (or mean + std over time: `pooling: meanstd`). The classifier MLP of the paper is left out.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from torch import nn
 from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, init_weights, make_divisible
+from pipeline.students.pooling import POOLINGS, pool, pooled_dim
 
 # MobileNetV3-Large: (kernel, expanded, out, attention, activation, stride slot); channels at width 1.0.
 # Attention is squeeze-excitation here and coordinate attention in DyMN; a stride slot indexes the
@@ -78,10 +79,12 @@ class MobileNetV3Options:
     width: float = 1.0
     strides: tuple[int, int, int, int] = (2, 2, 2, 2)
     se_ratio: int = 4
+    pooling: str = "mean"  # clip pooling of the last map (pipeline.students.pooling): mean or meanstd
 
     def __post_init__(self):
         check_width_and_strides(self.width, self.strides)
         check(self.se_ratio >= 1, "se_ratio", "must be >= 1")
+        check(self.pooling in POOLINGS, "pooling", f"must be one of {list(POOLINGS)}, got {self.pooling!r}")
 
 
 class SqueezeExcite(nn.Module):
@@ -121,7 +124,7 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV3(Student):
-    """EfficientAT's audio MobileNetV3 backbone; embedding = mean of the last feature map."""
+    """EfficientAT's audio MobileNetV3 backbone; embedding = the last feature map pooled (`options.pooling`)."""
 
     Options = MobileNetV3Options
 
@@ -129,14 +132,15 @@ class MobileNetV3(Student):
         super().__init__()
         configs = block_configs(options.width, options.strides)
         last_ch = configs[-1].out_ch
-        self.embed_dim = LAST_CONV_RATIO * last_ch
+        self.pooling = options.pooling
+        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling)
         self.features = nn.Sequential(
             ConvNormAct(1, configs[0].in_ch, 3, 2, act="HS"),
             *[InvertedResidual(cfg, options.se_ratio) for cfg in configs],
-            ConvNormAct(last_ch, self.embed_dim, act="HS"),
+            ConvNormAct(last_ch, LAST_CONV_RATIO * last_ch, act="HS"),
         )
         init_weights(self)
 
     def embed(self, logmels: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) -> (batch, embed_dim)."""
-        return self.features(logmels.unsqueeze(1)).mean(dim=(2, 3))
+        return pool(self.features(logmels.unsqueeze(1)), self.pooling)

@@ -26,6 +26,7 @@ class TrainConfig:
     target: Literal["clip", "window", "view"] = "window"
     views: int | None = None  # target=view: the first this many views of each clip (None = all the store holds)
     target_norm: Literal["none", "center", "standardize"] = "center"
+    spectrum_weight: float = 0.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"
     epochs: int = 72
@@ -67,6 +68,8 @@ class TrainConfig:
         check(self.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
         check(self.grad_clip >= 0, "train.grad_clip", "must be >= 0 (0 = off)")
         check(self.mixup_alpha >= 0, "train.mixup_alpha", "must be >= 0 (0 = off)")
+        check(math.isfinite(self.spectrum_weight) and self.spectrum_weight >= 0, "train.spectrum_weight",
+              f"must be a finite number >= 0 (0 = off), got {self.spectrum_weight}")
         check(self.workers >= 0, "train.workers", "must be >= 0")
         check(self.block_chunks >= 1, "train.block_chunks", f"must be >= 1, got {self.block_chunks}")
         check(self.memory_budget_gb >= 0, "train.memory_budget_gb", "must be >= 0")

@@ -45,6 +45,7 @@ def train_step(cfg: TrainConfig, rt: Runtime, logmels: torch.Tensor, targets: to
     with torch.no_grad():
         x = spec_augment(logmels, cfg.time_masks, cfg.time_width, cfg.freq_masks, cfg.freq_width, gen)
         x, targets, _ = mixup(x, targets, cfg.mixup_alpha, gen)
+        targets = rt.model.with_spectrum_targets(x, targets)  # of what the student sees, after augmentation
     for group in rt.optimizer.param_groups:
         group["lr"] = lr
     with distributed.autocast(rt.device, cfg.bf16):

@@ -11,17 +11,31 @@ from pipeline.students.head import HeadOptions, ProjectionHead, TeacherHeads
 from pipeline.students.pretrained import init_student
 from pipeline.students.registry import build_student
 from pipeline.train.config import TeacherSpec, TrainConfig, teacher_loss_options
+from pipeline.train.spectrum import SpectrumHead, WithSpectrumLoss
 
 
 class Distiller(nn.Module):
-    """Student plus projection head; the head maps into the teacher's space (or onto label logits)."""
+    """Student plus projection head; the head maps into the teacher's space (or onto label logits).
 
-    def __init__(self, student: nn.Module, head: nn.Module):
+    With a `spectrum` head (train.spectrum_weight > 0) its predicted log-mel statistics follow the head's
+    output in the same rows: (batch, out_dim + spectrum dim).
+    """
+
+    def __init__(self, student: nn.Module, head: nn.Module, spectrum: SpectrumHead | None = None):
         super().__init__()
-        self.student, self.head = student, head
+        self.student, self.head, self.spectrum = student, head, spectrum
 
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.student.embed(logmels))
+        embeddings = self.student.embed(logmels)  # (batch, embed_dim)
+        if self.spectrum is None:
+            return self.head(embeddings)
+        return torch.cat([self.head(embeddings), self.spectrum(embeddings)], dim=1)
+
+    def with_spectrum_targets(self, logmels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """`targets` (batch, out_dim), followed by the spectrum head's targets for `logmels` when it has one."""
+        if self.spectrum is None:
+            return targets
+        return torch.cat([targets, self.spectrum.target(logmels).to(targets.dtype)], dim=1)
 
 
 class WeightedLoss(nn.Module):
@@ -37,9 +51,10 @@ class WeightedLoss(nn.Module):
         return sum(w * loss(p, t) for w, loss, p, t in blocks)
 
 
-def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[int] = ()) -> Distiller:
+def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[int] = (),
+                 n_mels: int | None = None) -> Distiller:
     """Student + head (one head per teacher when `head_dims` are given), initialised from `seed`; the student's
-    backbone then from `cfg.init` when set."""
+    backbone then from `cfg.init` when set; a spectrum head on `n_mels` bands when `cfg` distils with one."""
     torch.manual_seed(seed)
     student = build_student(cfg.student, cfg.student_options)
     if cfg.init is not None:  # draws no random numbers: the head's initialisation is the same either way
@@ -47,18 +62,31 @@ def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[
     options = HeadOptions(hidden=cfg.head_hidden)
     head = TeacherHeads(student.embed_dim, head_dims, options) if head_dims else \
         ProjectionHead(student.embed_dim, out_dim, options)
-    return Distiller(student, head)
+    spectrum = None
+    if uses_spectrum(cfg):  # built last: the student's and head's initialisation do not depend on it
+        if n_mels is None:
+            raise ValueError("train.spectrum_weight > 0 needs the front-end's n_mels")
+        spectrum = SpectrumHead(student.embed_dim, n_mels)
+    return Distiller(student, head, spectrum)
 
 
-def build_objective(cfg: TrainConfig, heads: Sequence[TeacherSpec] = (), dims: Sequence[int] = ()) -> nn.Module:
-    """The distillation loss by name (a weighted sum over teachers' heads when several), or BCE-with-logits for
-    the supervised baseline."""
+def uses_spectrum(cfg: TrainConfig) -> bool:
+    """Whether a run distils with the log-mel statistics head (never the supervised baseline)."""
+    return cfg.objective == "distill" and cfg.spectrum_weight > 0
+
+
+def build_objective(cfg: TrainConfig, heads: Sequence[TeacherSpec] = (), dims: Sequence[int] = (),
+                    spectrum_dim: int = 0) -> nn.Module:
+    """The distillation loss by name (a weighted sum over teachers' heads when several; plus the spectrum head's
+    weighted error when `spectrum_dim`), or BCE-with-logits for the supervised baseline."""
     if cfg.objective == "supervised":
         return nn.BCEWithLogitsLoss()
     if heads:
         losses = [build_loss(h.loss, teacher_loss_options(cfg, h)) for h in heads]
-        return WeightedLoss(losses, [h.weight for h in heads], dims)
-    return build_loss(cfg.loss, cfg.loss_options)
+        loss: nn.Module = WeightedLoss(losses, [h.weight for h in heads], dims)
+    else:
+        loss = build_loss(cfg.loss, cfg.loss_options)
+    return WithSpectrumLoss(loss, cfg.spectrum_weight, spectrum_dim) if spectrum_dim else loss
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:

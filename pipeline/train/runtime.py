@@ -36,10 +36,11 @@ def setup_runtime(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig,
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     dims = data.targets.dims if data.heads else ()  # per-teacher heads, or today's one head
-    model = build_models(cfg, data.targets.dim, cfg.seed, dims).to(device)
+    model = build_models(cfg, data.targets.dim, cfg.seed, dims, frontend_cfg.n_mels).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss = build_objective(cfg, data.heads, dims).to(device)
+    spectrum_dim = model.spectrum.dim if model.spectrum is not None else 0
+    loss = build_objective(cfg, data.heads, dims, spectrum_dim).to(device)
     params = list(model.parameters()) + list(loss.parameters())
     wrapped: nn.Module = model
     if info.world > 1:

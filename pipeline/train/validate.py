@@ -9,6 +9,7 @@ from pipeline.evaluate.rank import effective_rank, top_share
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import TrainData
 from pipeline.train.runtime import Runtime
+from pipeline.train.spectrum import teacher_objective
 from pipeline.train.targets import NormalisedTargets, Targets
 
 
@@ -45,7 +46,7 @@ def evaluate_cosine(cfg: TrainConfig, rt: Runtime, data: TrainData) -> dict:
         embeddings.append(emb.float().cpu().numpy())
         out = rt.model.head(emb).float()  # (batch, sum of teacher dims)
         target = data.targets.get(target_rows).to(rt.device)
-        loss.append(float(rt.loss(out, target)) * len(batch))
+        loss.append(float(teacher_objective(rt.loss)(out, target)) * len(batch))
         for t, ((_, _, part), o, y) in enumerate(zip(parts, out.split(dims, 1), target.split(dims, 1))):
             cos[t].append(nn.functional.cosine_similarity(o, y, dim=1).cpu())
             if isinstance(part, NormalisedTargets):  # the same prediction, scored in the teacher's own space

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.demo.clips import SILENT_RMS, instrument_clip
+from pipeline.demo.clips import (PITCH_TASK_FAMILIES, PITCH_TASK_OCTAVES, SILENT_RMS, UNPITCHED_PROGRAMS,
+                                 instrument_clip, pitch_clip)
 from pipeline.demo.instruments import (GM_FAMILIES, PITCH_CLASSES, Note, family_of, remove_dc, render_note,
                                        render_notes, soundfont_path)
 
@@ -100,3 +101,26 @@ def test_catalogue_constants():
     assert Path(soundfont_path()).name == "TimGM6mb.sf2"
     assert len(GM_FAMILIES) == 16 and len(set(GM_FAMILIES)) == 16 and len(PITCH_CLASSES) == 12
     assert [family_of(p) for p in (0, 7, 8, 127)] == [0, 0, 1, 15]
+
+
+@pytest.mark.parametrize("pitch_class, family", [("C", 0), ("F#", 2), ("A#", 5), ("E", 9)])
+def test_pitch_task_notes_carry_their_pitch_class(pitch_class, family):
+    clip = pitch_clip(np.random.default_rng(7), (2.0, 2.5), RATE, pitch_class, family)
+    assert clip.labels["pitch_class"] == PITCH_CLASSES.index(pitch_class) == clip.labels["pitch"] % 12
+    assert family_of(clip.labels["program"]) == family == clip.labels["family"]
+    assert clip.labels["pitch"] // 12 - 1 in PITCH_TASK_OCTAVES
+    cents = 1200 * np.log2(autocorr_f0(clip.audio, RATE) / (440.0 * 2 ** ((clip.labels["pitch"] - 69) / 12)))
+    assert abs(cents - 1200 * round(cents / 1200)) < 50  # the pitch class, whichever octave autocorrelation finds
+
+
+def test_pitch_task_labels_match_audio_across_families():
+    clips = [pitch_clip(np.random.default_rng(i), (2.0, 2.5), RATE, PITCH_CLASSES[i % 12], family)
+             for i, family in enumerate(PITCH_TASK_FAMILIES * 3)]
+    assert not any(c.labels["program"] in UNPITCHED_PROGRAMS for c in clips)
+    hits = sum(chroma_class(c.audio, RATE) == c.labels["pitch_class"] for c in clips)
+    assert hits >= 20  # of 24 notes on 8 families
+
+
+def test_pitch_task_octaves_vary_within_a_class():
+    octaves = {pitch_clip(np.random.default_rng(s), (2.0, 2.5), RATE, "G", 0).labels["pitch"] // 12 for s in range(12)}
+    assert len(octaves) >= 2

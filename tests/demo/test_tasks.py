@@ -5,10 +5,11 @@ import pytest
 
 from pipeline.demo.config import DemoConfig
 from pipeline.demo.events import EVENTS
-from pipeline.demo.instruments import GM_FAMILIES
-from pipeline.demo.jobs import SOURCE_COUNTS, STREAMS, corpus_jobs
+from pipeline.demo.instruments import GM_FAMILIES, PITCH_CLASSES
+from pipeline.demo.jobs import STREAMS, corpus_jobs
 from pipeline.demo.percussion import KIT_PIECES
 from pipeline.demo.phrases import LANGUAGES
+from pipeline.demo.render import SOURCES
 from pipeline.demo.speech import WORDS
 from pipeline.demo.tasks import FAMILIES_PER_CLASS, TASKS, class_counts, task_jobs
 
@@ -35,7 +36,8 @@ def test_classes_exist_in_their_sources():
     assert set(TASKS["language_id"].classes) <= set(LANGUAGES)
     assert set(TASKS["spoken_word_noise"].classes) <= set(WORDS)
     assert set(TASKS["drum_piece"].classes) <= set(KIT_PIECES)
-    assert all(spec.source in SOURCE_COUNTS for spec in TASKS.values())
+    assert {PITCH_CLASSES.index(c) for c in TASKS["pitch"].classes} == {0, 1, 3, 4, 6, 7, 9, 10}  # octatonic
+    assert all(spec.source in SOURCES for spec in TASKS.values())
 
 
 def test_task_seeds_never_meet_corpus_seeds():
@@ -44,8 +46,9 @@ def test_task_seeds_never_meet_corpus_seeds():
     tasks = [j for t in TASKS for j in task_jobs(cfg, t)]
     assert corpus.isdisjoint(j.seed for j in tasks) and len({j.seed for j in tasks}) == len(tasks)
     styles = {j.style for j in tasks if j.style is not None}
-    assert styles and {s[1] for s in styles} <= {STREAMS["sound_event_family"], STREAMS["drum_piece_family"]}
-    assert all(j.heldout_voice == (j.source in ("sentences", "noisy_speech")) for j in tasks)
+    assert styles and {s[1] for s in styles} <= {STREAMS["sound_event_family"], STREAMS["drum_piece_family"],
+                                                 STREAMS["speaker_family"]}
+    assert all(j.heldout_voice == (j.source in ("sentences", "noisy_speech", "speaker")) for j in tasks)
 
 
 def test_task_size_follows_scale():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import signal
 import socket
@@ -97,6 +98,21 @@ def test_distillation_beats_the_untrained_student_and_the_mean_target(world, tmp
     assert config["store_fingerprints"] == data.meta["store_fingerprints"]
 
 
+def test_the_spectrum_head_is_trained_and_left_out_of_the_student(world, tmp_path):
+    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0, spectrum_weight=1.0)
+    plain = build_models(replace(cfg, spectrum_weight=0.0), 16, cfg.seed, n_mels=frontend_config().n_mels)
+    with_head = build_models(cfg, 16, cfg.seed, n_mels=frontend_config().n_mels)
+    assert plain.spectrum is None and with_head.spectrum.dim == 2 * frontend_config().n_mels
+    for name, value in plain.state_dict().items():  # the head is built last: the rest starts identical
+        assert torch.equal(value, with_head.state_dict()[name]), name
+    metrics = fit(cfg, _data(world, cfg), frontend_config(), tmp_path)
+    assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.2
+    payload = torch.load(tmp_path / "student.pt", weights_only=True)
+    assert set(payload) >= {"student", "head"} and not any("spectrum" in k for k in payload["head"])
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    assert int(state["spectrum.target.seen"]) == 6 * (192 // cfg.batch_size)  # one running update per step
+
+
 def test_supervised_objective_learns(world, tmp_path):
     _, corpus = world
     cfg = tiny_config(objective="supervised", epochs=6, epoch_size=128, lr=1e-2, mixup_alpha=0.0, time_masks=0,
@@ -120,9 +136,10 @@ def test_window_targets_read_by_chunks_train(world, tmp_path):
     assert np.isfinite(metrics["val_cosine"])
 
 
-@pytest.mark.parametrize("loss, options", [("cosine", {}), ("clap", {"learnable": True})])
-def test_resume_after_stop_is_bit_identical(world, tmp_path, loss, options):
-    cfg = tiny_config(epochs=3, epoch_size=32, loss=loss, loss_options=options, workers=1)
+@pytest.mark.parametrize("loss, options, spectrum", [("cosine", {}, 0.0), ("clap", {"learnable": True}, 0.0),
+                                                     ("clap", {}, 1.0)], ids=["cosine", "clap", "clap-spectrum"])
+def test_resume_after_stop_is_bit_identical(world, tmp_path, loss, options, spectrum):
+    cfg = tiny_config(epochs=3, epoch_size=32, loss=loss, loss_options=options, workers=1, spectrum_weight=spectrum)
     data = _data(world, cfg)
     fit(cfg, data, frontend_config(), tmp_path / "whole")
     assert fit(cfg, data, frontend_config(), tmp_path / "split", stop_after_epoch=1) == {"stopped_after_epoch": 1}

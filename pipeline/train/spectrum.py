@@ -1,0 +1,74 @@
+"""A free second target: the log-mel statistics of the student's own input window.
+
+Log-mel statistics (per-band mean and std over time) know things a sound-effects teacher ignores (the
+spectral envelope of a voice, the pitch of a note); a student distilled into that teacher's space alone is
+free to drop them. This head asks the student embedding to keep them: a linear map from the embedding
+must regress the statistics of the very window the student sees (exact, whatever the augmentation), each
+dimension standardised by running corpus statistics so no band drowns the others by its variance.
+Nothing is cached: the target costs one mean and one std over the input log-mels.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def logmel_statistics(logmels: torch.Tensor) -> torch.Tensor:
+    """(batch, n_mels, frames) -> (batch, 2 * n_mels): each band's mean, then each band's std, over time."""
+    return torch.cat([logmels.mean(dim=-1), logmels.std(dim=-1, unbiased=False)], dim=1)
+
+
+class SpectrumTarget(nn.Module):
+    """Standardised log-mel statistics; the running mean/var are buffers, so resume restores them."""
+
+    def __init__(self, n_mels: int, momentum: float = 0.01, eps: float = 1e-4):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("mean", torch.zeros(2 * n_mels))
+        self.register_buffer("var", torch.ones(2 * n_mels))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def forward(self, logmels: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) -> (batch, 2 * n_mels) standardised statistics (updates the running ones
+        in training mode: the first batch sets them, later batches move them by `momentum`)."""
+        stats = logmel_statistics(logmels.float())
+        if self.training:
+            rate = 1.0 if int(self.seen) == 0 else self.momentum
+            self.mean.lerp_(stats.mean(dim=0), rate)
+            self.var.lerp_(stats.var(dim=0, unbiased=False), rate)
+            self.seen += 1
+        return (stats - self.mean) / (self.var + self.eps).sqrt()
+
+
+class SpectrumHead(nn.Module):
+    """Linear map from the student embedding to the standardised statistics, plus their target."""
+
+    def __init__(self, embed_dim: int, n_mels: int):
+        super().__init__()
+        self.linear = nn.Linear(embed_dim, 2 * n_mels)
+        self.target = SpectrumTarget(n_mels)
+        self.dim = 2 * n_mels
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, embed_dim) -> (batch, 2 * n_mels) predicted standardised statistics."""
+        return self.linear(embeddings)
+
+
+class WithSpectrumLoss(nn.Module):
+    """teacher loss(first columns) + weight * mean squared error(last `spectrum_dim` columns)."""
+
+    def __init__(self, teacher_loss: nn.Module, weight: float, spectrum_dim: int):
+        super().__init__()
+        self.teacher_loss, self.weight, self.spectrum_dim = teacher_loss, float(weight), int(spectrum_dim)
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(batch, teacher dims + spectrum dim) each -> scalar."""
+        cut = prediction.shape[1] - self.spectrum_dim
+        spectrum = nn.functional.mse_loss(prediction[:, cut:], target[:, cut:])
+        return self.teacher_loss(prediction[:, :cut], target[:, :cut]) + self.weight * spectrum
+
+
+def teacher_objective(loss: nn.Module) -> nn.Module:
+    """The teacher part of a training objective (validation scores the heads into the teachers' spaces only)."""
+    return loss.teacher_loss if isinstance(loss, WithSpectrumLoss) else loss
