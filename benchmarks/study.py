@@ -42,7 +42,8 @@ def average_ci(row: pd.Series, tasks: list[str]) -> tuple[float, float]:
 
 
 def eval_summary(results: Path) -> dict:
-    """Average and CI per kind (student, untrained, teacher, logmel) from one evaluate run."""
+    """Average and CI per kind (student, untrained, teacher, logmel) from one evaluate run, and each kind's score
+    per task (`<kind>:<task>`, `<kind>:<task>_ci`), since a recipe is judged task by task too."""
     df = pd.read_csv(results)
     tasks = [c for c in df.columns if f"{c}_ci" in df.columns]
     out = {}
@@ -52,6 +53,9 @@ def eval_summary(results: Path) -> dict:
             out[label], out[f"{label}_ci"] = average_ci(rows.iloc[0], tasks)
             if "rank" in rows:
                 out[f"{label}_rank"] = float(rows.iloc[0]["rank"])
+            for task in tasks:
+                out[f"{label}:{task}"], out[f"{label}:{task}_ci"] = (float(rows.iloc[0][task]),
+                                                                     float(rows.iloc[0][f"{task}_ci"]))
     return out
 
 
