@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from pipeline.evaluate.fusion import check_markdown, checks_table, fusion_checks, with_best_teacher
+from pipeline.evaluate.paired import versus_markdown
 from pipeline.evaluate.rows import ModelRow, task_names
 
 
@@ -202,7 +203,9 @@ def write_report(rows: list[ModelRow], out_dir: str | Path, baseline: str | None
     rows = with_best_teacher(rows)
     df = results_table(rows, baseline)
     checks = fusion_checks(rows)
-    text = markdown(display_table(df)) + "".join("\n" + check_markdown(c) for c in checks)
+    versus = versus_markdown(rows, task_names(rows))
+    text = markdown(display_table(df)) + ("\n" + versus if versus else "") + "".join("\n" + check_markdown(c)
+                                                                                      for c in checks)
     df.to_csv(out / "results.csv", index=False)
     if checks:
         checks_table(checks).to_csv(out / "fusion.csv", index=False)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 KINDS = ("teacher", "best_teacher", "student", "student_projected", "supervised", "untrained", "baseline")
 
 
@@ -18,6 +20,7 @@ class ModelRow:
     teacher: str | None = None
     rank: float | None = None  # effective rank of the clip embeddings, mean over tasks (collapse shows as low)
     distilled_from: tuple[str, ...] = ()  # a distilled student's teachers (two or more: a fused student)
+    folds: dict[str, np.ndarray] = field(default_factory=dict, compare=False)  # task -> (seeds, folds) scores
 
     def __post_init__(self):
         if self.kind not in KINDS:

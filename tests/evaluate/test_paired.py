@@ -1,0 +1,49 @@
+"""Paired differences: the folds' shared difficulty cancels, and the report says where a student stands."""
+import numpy as np
+import pytest
+
+from pipeline.evaluate.paired import average_difference, task_difference, verdict, versus_markdown
+from pipeline.evaluate.report import write_report
+from pipeline.evaluate.rows import ModelRow
+from pipeline.evaluate.stats import mean_ci
+
+RNG = np.random.default_rng(3)
+HARD = RNG.normal(0.0, 0.08, (3, 5))  # how hard each (seed, fold) is, for every model
+
+
+def _row(model: str, kind: str, means: dict, noise: float = 0.004) -> ModelRow:
+    folds = {t: m + HARD + RNG.normal(0.0, noise, (3, 5)) for t, m in means.items()}
+    return ModelRow(model, kind, {t: mean_ci(f) for t, f in folds.items()}, folds=folds)
+
+
+def test_a_small_gain_is_seen_when_the_models_cis_overlap():
+    a, b = _row("a", "student", {"T": 0.52}), _row("b", "baseline", {"T": 0.50})
+    assert a.scores["T"][1] > 0.02 and b.scores["T"][1] > 0.02  # the unpaired CIs overlap by far
+    mean, ci = task_difference(a, b, "T")
+    assert mean == pytest.approx(np.mean(a.folds["T"] - b.folds["T"]))
+    assert ci < 0.01 and verdict((mean, ci)) == "above"
+    assert verdict(task_difference(b, a, "T")) == "below"
+
+
+def test_the_average_difference_pairs_cell_by_cell():
+    a, b = _row("a", "student", {"T": 0.6, "U": 0.3}), _row("b", "baseline", {"T": 0.5, "U": 0.4})
+    mean, ci = average_difference(a, b, ["T", "U"])
+    cells = (a.folds["T"] - b.folds["T"] + a.folds["U"] - b.folds["U"]) / 2
+    assert (mean, ci) == pytest.approx(mean_ci(cells))
+    assert verdict((mean, ci)) == "tie"  # +10 and -10 points: nothing between them on the average
+
+
+def test_missing_fold_scores_give_no_verdict():
+    a, bare = _row("a", "student", {"T": 0.6}), ModelRow("b", "baseline", {"T": (0.5, 0.01)})
+    assert task_difference(a, bare, "T") is None and average_difference(a, bare, ["T"]) is None
+    assert verdict(None) == "-"
+
+
+def test_the_report_has_the_paired_section(tmp_path):
+    rows = [_row("teacher", "teacher", {"T": 0.7, "U": 0.6}), _row("s", "student", {"T": 0.6, "U": 0.45}),
+            _row("s-untrained", "untrained", {"T": 0.3, "U": 0.2}), _row("logmel", "baseline", {"T": 0.5, "U": 0.5})]
+    text = write_report(rows, tmp_path)
+    assert "## Students against log-mel statistics and the untrained network (paired by fold)" in text
+    line = next(x for x in text.splitlines() if x.startswith("| s | logmel |"))
+    assert "▲" in line.split("|")[3] and "▼" in line.split("|")[4]  # T above, U below log-mel
+    assert versus_markdown(rows[:2], ["T", "U"]) == ""  # nothing to compare with
