@@ -41,7 +41,8 @@ def gap_closed(score: float, teacher: float | None, baseline: float | None) -> f
 
 
 def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.DataFrame:
-    """Numeric table: model, kind, params, macs, <task>, <task>_ci, average, retention, gap_closed, rank."""
+    """Numeric table: model, kind, params, macs, <task>, <task>_ci, average, retention, gap_closed, rank (the mean
+    over tasks) and rank:<task> (each task's effective rank: collapse can hit one kind of audio only)."""
     _check_rows(rows)
     tasks = task_names(rows)
     records = []
@@ -59,6 +60,8 @@ def results_table(rows: list[ModelRow], baseline: str | None = "logmel") -> pd.D
     df["retention"] = [retention(a, avg.get(t)) for a, t in zip(df["average"], df["teacher"])]
     df["gap_closed"] = [gap_closed(a, avg.get(t), base) for a, t in zip(df["average"], df["teacher"])]
     df["rank"] = [math.nan if r.rank is None else float(r.rank) for r in rows]
+    for t in tasks:
+        df[f"rank:{t}"] = [float(r.ranks.get(t, math.nan)) for r in rows]
     return df
 
 

@@ -21,6 +21,7 @@ class ModelRow:
     rank: float | None = None  # effective rank of the clip embeddings, mean over tasks (collapse shows as low)
     distilled_from: tuple[str, ...] = ()  # a distilled student's teachers (two or more: a fused student)
     folds: dict[str, np.ndarray] = field(default_factory=dict, compare=False)  # task -> (seeds, folds) scores
+    ranks: dict[str, float] = field(default_factory=dict, compare=False)  # task -> effective rank of its embeddings
 
     def __post_init__(self):
         if self.kind not in KINDS:

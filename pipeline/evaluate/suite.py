@@ -166,5 +166,5 @@ def run_suite(cfg: EvaluateConfig, paths: EvaluatePaths, sample_rate: int, log=p
         log(f"evaluate: {cand.embedder.name:<24} " + "  ".join(f"{t}={m * 100:.1f}" for t, (m, _) in scores.items())
             + (f"  rank={rank:.1f}" if rank is not None else ""))
         rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher, rank,
-                             cand.distilled_from, {task: res.scores for task, res in results.items()}))
+                             cand.distilled_from, {task: res.scores for task, res in results.items()}, ranks))
     return rows

@@ -1,5 +1,6 @@
 """Paired differences: the folds' shared difficulty cancels, and the report says where a student stands."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.evaluate.paired import average_difference, task_difference, verdict, versus_markdown
@@ -47,3 +48,11 @@ def test_the_report_has_the_paired_section(tmp_path):
     line = next(x for x in text.splitlines() if x.startswith("| s | logmel |"))
     assert "▲" in line.split("|")[3] and "▼" in line.split("|")[4]  # T above, U below log-mel
     assert versus_markdown(rows[:2], ["T", "U"]) == ""  # nothing to compare with
+
+
+def test_results_keep_each_tasks_effective_rank(tmp_path):
+    row = _row("s", "student", {"T": 0.6, "U": 0.45})
+    ranked = ModelRow(row.model, row.kind, row.scores, rank=15.0, folds=row.folds, ranks={"T": 10.0, "U": 20.0})
+    write_report([ranked], tmp_path)
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert table.loc[0, "rank:T"] == 10.0 and table.loc[0, "rank:U"] == 20.0 and table.loc[0, "rank"] == 15.0
