@@ -93,6 +93,7 @@ def build_tasks(cfg: DemoConfig, out: str | Path) -> dict[str, Path]:
         manifest.to_csv(partial / task / "manifest.csv", index=False)
         index[task] = {"manifest": f"{task}/manifest.csv", "clips": len(manifest),
                        "classes": int(manifest["label"].nunique()), "groups": int(manifest["group"].nunique())}
-    (partial / "tasks.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    # in TASKS order (not sorted): the report lists the tasks as the index does
+    (partial / "tasks.json").write_text(json.dumps(index, indent=2) + "\n")
     _publish(partial, out)
     return {task: out / task / "manifest.csv" for task in index}

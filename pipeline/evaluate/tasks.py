@@ -242,7 +242,11 @@ def _fingerprint(ids: pd.Series, paths: np.ndarray, classes: tuple[str, ...], la
 
 
 def demo_tasks(root: str, n_folds: int = 5) -> tuple[TaskConfig, ...]:
-    """The built-in demo tasks under `root` (`paths.tasks`): grouped k-fold by instrument program or voice."""
-    names = ("sound_event", "instrument_family", "language_id", "spoken_word_noise", "drum_piece")
-    return tuple(TaskConfig(name=n, path=str(Path(root) / n / "manifest.csv"), protocol="group_kfold",
-                            n_folds=n_folds) for n in names)
+    """The built-in demo tasks under `root` (`paths.tasks`), as its index `tasks.json` lists them (in that order),
+    each probed by grouped k-fold (the groups the demo build wrote: programs, voices, sessions...)."""
+    index = Path(root) / "tasks.json"
+    if not index.is_file():
+        raise TaskError(f"built-in task index {index} not found: build the tasks with `ssondo demo-corpus`")
+    entries = json.loads(index.read_text())
+    return tuple(TaskConfig(name=name, path=str(Path(root) / entry["manifest"]), protocol="group_kfold",
+                            n_folds=n_folds) for name, entry in entries.items())

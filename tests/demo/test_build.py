@@ -107,6 +107,9 @@ def test_tasks_are_balanced_grouped_and_disjoint_from_corpus(built):
         df = read(tasks[task])
         assert (df.groupby("group")["label"].nunique() == 1).all()  # a family belongs to one class
         assert (df.groupby("label")["group"].nunique() == 3).all()
+    for task in ("pitch", "speaker"):  # groups (GM families, sessions) cross the classes: a group is no label
+        df = read(tasks[task])
+        assert (df.groupby("group")["label"].nunique() > 1).all()
 
 
 def test_evaluate_reads_the_tasks_and_keeps_groups_out_of_train(built):
@@ -114,7 +117,9 @@ def test_evaluate_reads_the_tasks_and_keeps_groups_out_of_train(built):
     from pipeline.evaluate.tasks import demo_tasks, load_task
 
     _, manifest_path, _ = built
-    for config in demo_tasks(manifest_path.parent.parent / "tasks", n_folds=3):
+    configs = demo_tasks(manifest_path.parent.parent / "tasks", n_folds=3)
+    assert [c.name for c in configs] == list(TASKS)  # every built task, in the index's (TASKS) order
+    for config in configs:
         task = load_task(config)
         assert task.n_clips == 24 and task.grouped
         for train, test in group_kfold(task, seed=0):

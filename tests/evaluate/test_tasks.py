@@ -128,3 +128,10 @@ def test_missing_path_and_empty_class_folder(tmp_path: Path):
     (tmp_path / "c" / "b").mkdir()
     with pytest.raises(TaskError, match="holds no audio"):
         load_task(TaskConfig(name="x", path=str(tmp_path / "c")))
+
+
+def test_builtin_tasks_need_their_index(tmp_path):
+    from pipeline.evaluate.tasks import demo_tasks
+
+    with pytest.raises(TaskError, match="tasks.json"):
+        demo_tasks(str(tmp_path))
