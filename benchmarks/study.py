@@ -1,7 +1,7 @@
 """The distillation study: `dvc exp run` variants of the demo, one table row per run.
 
     python -m benchmarks.study run NAME [-S key=value ...] [--target evaluate] [--engine exp|repro]
-    python -m benchmarks.study table [--out docs/study.md]
+    python -m benchmarks.study table [--out docs/study.md] [--tasks [NAME ...]]
 
 `run` restores params.yaml from git, runs `dvc exp run -f -n study-NAME -S ... evaluate` in the workspace (so
 stages whose inputs did not change are skipped: the corpus and teacher store are built once for every row that
@@ -135,6 +135,29 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tasks_table(df: pd.DataFrame, names: list[str] | None = None) -> str:
+    """Per-task scores of the students of the rows that recorded them (`names`: those rows only, in that order),
+    then the teacher, untrained and log-mel rows of the first of them: mean ± 95% CI in %."""
+    rows = df[df[[c for c in df.columns if c.startswith("student:")]].notna().any(axis=1)]
+    if names:
+        rows = rows.set_index("name").loc[names].reset_index()
+    tasks = [c.split(":", 1)[1] for c in rows.columns if c.startswith("student:") and not c.endswith("_ci")
+             and rows[c].notna().any()]
+    head = "| row | " + " | ".join(tasks) + " | average |"
+    lines = [head, "|" + "---|" * (len(tasks) + 2)]
+
+    def line(label: str, r: pd.Series, kind: str) -> str:
+        cells = [pct(r[f"{kind}:{t}"], r[f"{kind}:{t}_ci"]) for t in tasks]
+        return f"| {label} | " + " | ".join(cells) + f" | {pct(r[kind], r[f'{kind}_ci'])} |"
+
+    for _, r in rows.iterrows():
+        lines.append(line(r["name"], r, "student"))
+    if len(rows):
+        for kind in ("teacher", "untrained", "logmel"):
+            lines.append(line(f"{kind} ({rows.iloc[0]['name']})", rows.iloc[0], kind))
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """`run` one variant or print the `table`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -146,11 +169,13 @@ def main() -> None:
     one.add_argument("--engine", choices=["exp", "repro"], default="exp", help="dvc exp run, or params + dvc repro")
     tab = sub.add_parser("table")
     tab.add_argument("--out", default=None)
+    tab.add_argument("--tasks", nargs="*", default=None, help="per-task scores instead (of these rows, or all)")
     args = parser.parse_args()
     if args.verb == "run":
         print(json.dumps(run(args.name, args.sets, args.target, args.engine), indent=2))
     else:
-        text = markdown_table(pd.read_csv(CSV))
+        df = pd.read_csv(CSV)
+        text = markdown_table(df) if args.tasks is None else tasks_table(df, args.tasks or None)
         if args.out:
             Path(args.out).write_text(text)
         print(text)

@@ -66,7 +66,7 @@ def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[
     if uses_spectrum(cfg):  # built last: the student's and head's initialisation do not depend on it
         if n_mels is None:
             raise ValueError("train.spectrum_weight > 0 needs the front-end's n_mels")
-        spectrum = SpectrumHead(student.embed_dim, n_mels)
+        spectrum = SpectrumHead(student.embed_dim, n_mels, cfg.spectrum_target)
     return Distiller(student, head, spectrum)
 
 

@@ -15,7 +15,7 @@ def test_statistics_are_per_band_mean_then_std():
 
 
 def test_running_standardisation_starts_from_the_first_batch_and_then_moves_slowly():
-    target = SpectrumTarget(4, momentum=0.1)
+    target = SpectrumTarget(4, "standardize", momentum=0.1)
     first = torch.randn(64, 4, 30) * 3 + 2
     out = target(first)
     assert torch.allclose(out.mean(dim=0), torch.zeros(8), atol=1e-4)
@@ -27,6 +27,30 @@ def test_running_standardisation_starts_from_the_first_batch_and_then_moves_slow
     before = target.mean.clone()
     target(first + 100.0)
     assert torch.equal(target.mean, before)  # evaluation never moves them
+
+
+def test_whitening_gives_correlated_statistics_unit_covariance():
+    torch.manual_seed(0)
+    level = torch.randn(4096, 1, 1) * 3.0  # one loud factor moves every band: the statistics are correlated
+    x = level + torch.randn(4096, 6, 40) * torch.linspace(0.5, 2.0, 6)[:, None] + torch.randn(4096, 6, 1)
+    white, plain = SpectrumTarget(6, "whiten", floor=0.0), SpectrumTarget(6, "standardize")
+    out, std = white(x), plain(x)
+    eye = torch.eye(12)
+    assert torch.allclose(torch.cov(out.T), eye, atol=0.05)
+    assert (torch.cov(std.T) - eye).abs().max() > 0.5  # standardising alone leaves the level's correlation
+
+
+def test_the_whitening_floor_caps_tiny_components():
+    torch.manual_seed(0)
+    x = torch.randn(512, 4, 30)
+    x[:, 3] = x[:, 2] + 1e-4 * torch.randn(512, 30)  # two bands nearly equal: one component of ~zero variance
+    out = SpectrumTarget(4, "whiten", floor=0.01)(x)
+    assert torch.isfinite(out).all() and out.std(dim=0).max() < 2.0  # no component blown up to noise
+
+
+def test_an_unknown_target_mode_names_the_choices():
+    with pytest.raises(ValueError, match="whiten"):
+        SpectrumTarget(4, "pca")
 
 
 def test_the_loss_adds_the_weighted_error_of_the_last_columns():
