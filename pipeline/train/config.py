@@ -26,7 +26,7 @@ class TrainConfig:
     target: Literal["clip", "window", "view"] = "window"
     views: int | None = None  # target=view: the first this many views of each clip (None = all the store holds)
     target_norm: Literal["none", "center", "standardize"] = "center"
-    spectrum_weight: float = 0.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
+    spectrum_weight: float = 1.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
     spectrum_target: Literal["standardize", "whiten"] = "whiten"  # how that head's targets are normalised
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"

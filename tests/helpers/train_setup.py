@@ -82,7 +82,7 @@ def tiny_config(**overrides) -> TrainConfig:
                 bf16=False, val_max_rows=64, memory_budget_gb=1.0, block_chunks=2,
                 # the clip-target recipe with augmentation, so every branch of the loop runs
                 loss="cosine", target="clip", mixup_alpha=0.3, time_masks=2, freq_masks=2, cache_logmels=False,
-                channels_last=False)
+                channels_last=False, spectrum_weight=0.0)  # the spectrum head has tests of its own
     base.update(overrides)
     return TrainConfig(**base)
 

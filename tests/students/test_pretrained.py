@@ -185,7 +185,7 @@ def test_init_student_warns_with_the_full_account(tmp_path):
 
 
 def config(**kw) -> TrainConfig:
-    return TrainConfig(student="mobilenetv3", student_options=OPTS, head_hidden=(16,), **kw)
+    return TrainConfig(student="mobilenetv3", student_options=OPTS, head_hidden=(16,), **{"spectrum_weight": 0.0, **kw})
 
 
 def test_init_null_leaves_initialisation_unchanged():
