@@ -115,3 +115,14 @@ class LogMel(nn.Module):
         """Log-mel spectrogram of a batch of waveforms."""
         mel = torch.matmul(self.fbank, self.power(waveforms))  # (batch, mels, frames)
         return (torch.log(mel + self.log_offset) - self.mean) / self.std
+
+
+def band_statistics(mel: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(batch, n_mels, frames) -> (batch, 2 * n_mels): each band's mean, then its std (population), over the frames
+    where `mask` (batch, 1, frames) is 1, or over every frame without a mask."""
+    if mask is None:
+        return torch.cat([mel.mean(dim=-1), mel.std(dim=-1, unbiased=False)], dim=1)
+    n = mask.sum(dim=-1)  # (batch, 1)
+    mean = (mel * mask).sum(dim=-1) / n
+    std = (((mel - mean[..., None]) ** 2 * mask).sum(dim=-1) / n).sqrt()
+    return torch.cat([mean, std], dim=1)

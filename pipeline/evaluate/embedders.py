@@ -8,7 +8,7 @@ import json
 import torch
 from torch import nn
 
-from pipeline.audio.logmel import LogMel, LogMelConfig
+from pipeline.audio.logmel import LogMel, LogMelConfig, band_statistics
 from pipeline.teachers.base import Teacher
 from pipeline.fingerprint import weights_fingerprint
 
@@ -35,10 +35,7 @@ class LogMelStats(nn.Module):
         """Mean and std of each mel band over the frames covering real (unpadded) audio."""
         mel = self.frontend(waveforms)  # (batch, mels, frames)
         mask = real_frames(lengths, self.frontend.hop_length, mel.shape[-1])[:, None, :].float()  # (batch, 1, frames)
-        n = mask.sum(dim=-1)  # (batch, 1)
-        mean = (mel * mask).sum(dim=-1) / n
-        std = (((mel - mean[..., None]) ** 2 * mask).sum(dim=-1) / n).sqrt()
-        return torch.cat([mean, std], dim=1)
+        return band_statistics(mel, mask)
 
 
 class TeacherEmbedder:

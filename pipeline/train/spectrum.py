@@ -12,12 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pipeline.audio.logmel import band_statistics
+
 SPECTRUM_TARGETS = ("standardize", "whiten")
-
-
-def logmel_statistics(logmels: torch.Tensor) -> torch.Tensor:
-    """(batch, n_mels, frames) -> (batch, 2 * n_mels): each band's mean, then each band's std, over time."""
-    return torch.cat([logmels.mean(dim=-1), logmels.std(dim=-1, unbiased=False)], dim=1)
 
 
 class SpectrumTarget(nn.Module):
@@ -44,7 +41,7 @@ class SpectrumTarget(nn.Module):
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) -> (batch, 2 * n_mels) normalised statistics (updates the running ones in
         training mode: the first batch sets them, later batches move them by `momentum`)."""
-        stats = logmel_statistics(logmels.float())
+        stats = band_statistics(logmels.float())  # the whole window: the student sees its padding too
         if self.training:
             rate = 1.0 if int(self.seen) == 0 else self.momentum
             centred = stats - stats.mean(dim=0)

@@ -113,3 +113,14 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path):
     audio = torch.from_numpy(realish_audio(0.7))[None].repeat(3, 1)
     got = ort.InferenceSession(str(path)).run(None, {"waveforms": audio.numpy()})[0]
     np.testing.assert_allclose(got, front(audio).numpy(), atol=2e-4)
+
+
+def test_band_statistics_over_masked_frames_skip_padding():
+    from pipeline.audio.logmel import band_statistics
+
+    mel = torch.randn(2, 3, 10)
+    whole = band_statistics(mel)
+    assert torch.allclose(band_statistics(mel, torch.ones(2, 1, 10)), whole, atol=1e-5)
+    mask = torch.ones(2, 1, 10)
+    mask[..., 6:] = 0.0
+    assert torch.allclose(band_statistics(mel, mask), band_statistics(mel[..., :6]), atol=1e-5)

@@ -3,13 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.train.spectrum import (SpectrumHead, SpectrumTarget, WithSpectrumLoss, logmel_statistics,
-                                     teacher_objective)
+from pipeline.audio.logmel import band_statistics
+from pipeline.train.spectrum import SpectrumHead, SpectrumTarget, WithSpectrumLoss, teacher_objective
 
 
 def test_statistics_are_per_band_mean_then_std():
     x = torch.randn(2, 3, 50) * torch.tensor([1.0, 2.0, 3.0])[:, None] + 5.0
-    stats = logmel_statistics(x)
+    stats = band_statistics(x)
     assert stats.shape == (2, 6)
     assert torch.allclose(stats[:, :3], x.mean(dim=-1)) and torch.allclose(stats[:, 3:], x.std(dim=-1, unbiased=False))
 
