@@ -18,7 +18,7 @@ from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, activation, batch_norm, init_weights, make_divisible
 from pipeline.students.mobilenetv3 import LAST_CONV_RATIO, BlockConfig, block_configs, check_width_and_strides
-from pipeline.students.pooling import POOLINGS, pool, pooled_dim
+from pipeline.students.pooling import POOLINGS, embedding, pooled_dim
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,13 @@ class DyMNOptions:
     temp_end: float = 1.0
     temp_epochs: int = 30
     pooling: str = "mean"  # clip pooling of the last map (pipeline.students.pooling): mean or meanstd
+    summary_bands: int = 0  # > 0: append the input's log-mel band statistics (that many bands)
 
     def __post_init__(self):
         check_width_and_strides(self.width, self.strides)
         check(self.kernels >= 1, "kernels", "must be >= 1")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        check(self.summary_bands >= 0, "summary_bands", f"must be >= 0 (0: off), got {self.summary_bands}")
         check(self.relu_pieces >= 1, "relu_pieces", "must be >= 1")
         check(self.context_ratio >= 1, "context_ratio", "must be >= 1")
         check(0 < self.min_context <= self.max_context, "min_context", "need 0 < min_context <= max_context")
@@ -196,8 +198,8 @@ class DyMN(Student):
         self.temp_start, self.temp_end, self.temp_epochs = options.temp_start, options.temp_end, options.temp_epochs
         configs = block_configs(options.width, options.strides)
         last_ch = configs[-1].out_ch
-        self.pooling = options.pooling
-        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling)
+        self.pooling, self.summary_bands = options.pooling, options.summary_bands
+        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling, options.summary_bands)
         self.stem = ConvNormAct(1, configs[0].in_ch, 3, 2, act="HS")
         self.blocks = nn.Sequential(*[DyBlock(cfg, options) for cfg in configs])
         self.last = ConvNormAct(last_ch, LAST_CONV_RATIO * last_ch, act="HS")
@@ -205,7 +207,8 @@ class DyMN(Student):
 
     def embed(self, logmels: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) -> (batch, embed_dim)."""
-        return pool(self.last(self.blocks(self.stem(logmels.unsqueeze(1)))), self.pooling)
+        features = self.last(self.blocks(self.stem(logmels.unsqueeze(1))))
+        return embedding(features, logmels, self.pooling, self.summary_bands)
 
     def set_epoch(self, epoch: int) -> None:
         """Anneal the kernel-attention temperature linearly over the first `temp_epochs` epochs."""

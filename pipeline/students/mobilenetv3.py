@@ -14,7 +14,7 @@ from torch import nn
 from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, init_weights, make_divisible
-from pipeline.students.pooling import POOLINGS, pool, pooled_dim
+from pipeline.students.pooling import POOLINGS, embedding, pooled_dim
 
 # MobileNetV3-Large: (kernel, expanded, out, attention, activation, stride slot); channels at width 1.0.
 # Attention is squeeze-excitation here and coordinate attention in DyMN; a stride slot indexes the
@@ -80,11 +80,13 @@ class MobileNetV3Options:
     strides: tuple[int, int, int, int] = (2, 2, 2, 2)
     se_ratio: int = 4
     pooling: str = "mean"  # clip pooling of the last map (pipeline.students.pooling): mean or meanstd
+    summary_bands: int = 0  # > 0: append the input's log-mel band statistics (that many bands)
 
     def __post_init__(self):
         check_width_and_strides(self.width, self.strides)
         check(self.se_ratio >= 1, "se_ratio", "must be >= 1")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        check(self.summary_bands >= 0, "summary_bands", f"must be >= 0 (0: off), got {self.summary_bands}")
 
 
 class SqueezeExcite(nn.Module):
@@ -132,8 +134,8 @@ class MobileNetV3(Student):
         super().__init__()
         configs = block_configs(options.width, options.strides)
         last_ch = configs[-1].out_ch
-        self.pooling = options.pooling
-        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling)
+        self.pooling, self.summary_bands = options.pooling, options.summary_bands
+        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling, options.summary_bands)
         self.features = nn.Sequential(
             ConvNormAct(1, configs[0].in_ch, 3, 2, act="HS"),
             *[InvertedResidual(cfg, options.se_ratio) for cfg in configs],
@@ -143,4 +145,4 @@ class MobileNetV3(Student):
 
     def embed(self, logmels: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) -> (batch, embed_dim)."""
-        return pool(self.features(logmels.unsqueeze(1)), self.pooling)
+        return embedding(self.features(logmels.unsqueeze(1)), logmels, self.pooling, self.summary_bands)

@@ -1,9 +1,11 @@
-"""Clip pooling: mean as before, mean + std over time of the frequency-averaged map, in the students that offer it."""
+"""Clip pooling: mean as before, mean + std over time of the frequency-averaged map, and the input's spectrum
+summary appended, in the students that offer them."""
 import pytest
 import torch
 
 from pipeline.config import ConfigError
-from pipeline.students.pooling import pool, pooled_dim
+from pipeline.audio.logmel import LogMel, LogMelConfig, band_statistics
+from pipeline.students.pooling import band_summary, live_frames, pool, pooled_dim
 from pipeline.students.registry import build_student
 
 
@@ -48,3 +50,47 @@ def test_students_double_their_embedding_with_meanstd(name):
 def test_unknown_pooling_names_the_choices():
     with pytest.raises((ConfigError, ValueError), match="meanstd"):
         build_student("mobilenetv3", {"width": 0.2, "pooling": "max"})
+
+
+def test_live_frames_drop_the_padding_floor_only():
+    x = torch.randn(2, 8, 10)
+    x[0, :, 6:] = x[0].min() - 3.0  # row 0: its last 4 frames are padding, every band at one floor value
+    live = live_frames(x)
+    assert live[0, 0].tolist() == [1.0] * 6 + [0.0] * 4 and live[1].min() == 1.0
+    assert live_frames(torch.full((1, 8, 5), -4.0)).min() == 1.0  # nothing above the floor: every frame counts
+
+
+def test_band_summary_of_a_padded_window_is_the_statistics_of_its_sounding_frames():
+    """Zero padding after a short sound is left out, as the log-mel baseline leaves it out by the clip's length."""
+    torch.manual_seed(0)
+    frontend = LogMel(LogMelConfig(sample_rate=16000, n_mels=32, fmax=8000.0))
+    wave = torch.zeros(1, 16000)
+    wave[0, :8000] = torch.randn(8000) * 0.1  # half a second of sound, then zero padding
+    mel = frontend(wave)
+    sounding = int(live_frames(mel).sum())
+    # the frames whose FFT window reaches the sound: the baseline's count of frames, plus the one straddling the end
+    baseline_frames = 1 + 8000 // frontend.hop_length
+    assert baseline_frames <= sounding <= baseline_frames + frontend.cfg.n_fft // frontend.hop_length
+    summary = band_summary(mel)
+    assert torch.allclose(summary, band_statistics(mel[..., :sounding]), atol=1e-5)
+    assert (band_statistics(mel) - summary).abs().max() > 1.0  # with the padding in, far off
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3", "dymn"])
+def test_students_append_the_spectrum_summary_without_new_weights(name):
+    torch.manual_seed(0)
+    plain = build_student(name, {"width": 0.2})
+    torch.manual_seed(0)
+    summed = build_student(name, {"width": 0.2, "summary_bands": 64})
+    assert summed.embed_dim == plain.embed_dim + 128
+    assert plain.state_dict().keys() == summed.state_dict().keys()
+    x = torch.randn(2, 64, 100)
+    plain.eval(), summed.eval()
+    with torch.no_grad():
+        out_plain, out_summed = plain(x), summed(x)
+    assert torch.allclose(out_summed[:, :plain.embed_dim], out_plain, atol=1e-5)
+    assert torch.allclose(out_summed[:, plain.embed_dim:], band_summary(x), atol=1e-6)
+    with pytest.raises(ValueError, match="summary_bands=64 but the input has 32"):
+        summed(torch.randn(1, 32, 100))
+    with pytest.raises((ConfigError, ValueError), match="summary_bands"):
+        build_student(name, {"width": 0.2, "summary_bands": -1})
