@@ -9,9 +9,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from pipeline.torch_ops import retain_replaced_ops
+
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
 torch.set_num_threads(1)
+retain_replaced_ops()  # before any test defines or imports an op library: no freed op id is ever reused
 
 
 def tone(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 from pipeline.corpus import Corpus, CorpusError
+from pipeline.torch_ops import retain_replaced_ops
+
+retain_replaced_ops()  # the FX path below defines quantised ops overload by overload
 
 
 def quantize_dynamic_int8(encoder: nn.Module, calibration: np.ndarray) -> nn.Module:
