@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipeline.torch_ops import retain_replaced_ops
+from pipeline.inference.torch_ops import retain_replaced_ops
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 

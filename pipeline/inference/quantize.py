@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from pipeline.corpus import Corpus, CorpusError
-from pipeline.torch_ops import retain_replaced_ops
+from pipeline.inference.torch_ops import retain_replaced_ops
 
 retain_replaced_ops()  # the FX path below defines quantised ops overload by overload
 

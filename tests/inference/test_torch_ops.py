@@ -4,7 +4,7 @@ import uuid
 import torch
 from torch.jit._builtins import _find_builtin
 
-from pipeline.torch_ops import RETIRED, retain_replaced_ops
+from pipeline.inference.torch_ops import RETIRED, retain_replaced_ops
 
 
 def test_an_overload_added_later_does_not_free_the_op_torchscript_knows_by_id():
