@@ -13,6 +13,7 @@ real demo params, ~15 min or more, and of the no-op repro after it) come from be
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import ROOT, Figure, machine, save_results, table, work_corpus
+from pipeline import stage_profile
 from pipeline.corpus import Corpus
 from pipeline.store import EmbeddingStore, StoreError, open_current
 
@@ -145,6 +147,11 @@ def bench_latency(args: argparse.Namespace, ws: Workspace) -> list[Figure]:
     return [Figure("5. latency teacher / student (batch 1, 1 thread)", out["speedup"], ">=", 10, "x", note)]
 
 
+def stages_run(output: str) -> int:
+    """Stages a `dvc repro` ran, from its output, leaving out the profile stage (it always runs, to print the table)."""
+    return output.count("Running stage") - output.count("Running stage 'profile'")
+
+
 def run_e2e() -> dict:
     """Time `dvc repro` from scratch, then a no-op one, in a git copy of the tracked files with the real params."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -158,7 +165,7 @@ def run_e2e() -> dict:
         for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                     ["git", "-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "copy"]):
             subprocess.run(cmd, cwd=dest, env=env, check=True, capture_output=True)
-        times, outputs = [], []
+        times, outputs, stages = [], [], []
         for _ in range(2):
             start = time.perf_counter()
             proc = subprocess.run(["dvc", "repro"], cwd=dest, env=env, capture_output=True, text=True)
@@ -166,9 +173,12 @@ def run_e2e() -> dict:
             if proc.returncode != 0:
                 raise RuntimeError(f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
             outputs.append(proc.stdout + proc.stderr)
+            if not stages:  # the first (from scratch) repro's per-stage records, set aside by its profile stage
+                stages = [dataclasses.asdict(t) for t in
+                          stage_profile.read(stage_profile.log_dir(dest) / stage_profile.PRINTED_NAME)]
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-            "scratch_s": times[0], "noop_s": times[1], "stages_run": outputs[0].count("Running stage"),
-            "stages_rerun_by_noop": outputs[1].count("Running stage")}
+            "scratch_s": times[0], "noop_s": times[1], "stages_run": stages_run(outputs[0]),
+            "stages_rerun_by_noop": stages_run(outputs[1]), "stages": stages}
 
 
 def bench_e2e(args: argparse.Namespace, ws: Workspace | None) -> list[Figure]:
@@ -182,6 +192,9 @@ def bench_e2e(args: argparse.Namespace, ws: Workspace | None) -> list[Figure]:
     else:
         return [Figure("6. e2e demo `dvc repro` from scratch", None, note="skipped (--skip-e2e, no e2e.json)")]
     e2e = json.loads(E2E_FILE.read_text())
+    if e2e.get("stages"):
+        print("e2e: where the from-scratch repro spent its time\n"
+              + stage_profile.table([stage_profile.StageTiming(**t) for t in e2e["stages"]]), flush=True)
     note = (f"{source}: {e2e['date']}, commit {e2e['machine']['commit']}, {e2e['machine']['nproc']} CPUs "
             f"({e2e['machine']['cpu']}); {e2e['stages_run']} stages run")
     return [Figure("6. e2e demo `dvc repro` from scratch", e2e["scratch_s"] / 60, unit=" min", note=note),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from tiny_project import copy_project
+
+from pipeline import stage_profile
 
 TINY = {
     "base": {"num_threads": 1},
@@ -53,6 +56,11 @@ def test_repro_builds_every_stage(project: Path):
     report = (project / "cache/eval/report.md").read_text()
     assert "aisfx" in report and "retention" in report
     assert (project / "cache/export/demo/manifest.json").exists()
+    # the profile stage printed and set aside one record per stage command, every one of them a success
+    timings = stage_profile.read(stage_profile.log_dir(project) / stage_profile.PRINTED_NAME)
+    stages = [t.stage for t in timings]
+    assert {"demo-corpus", "prepare", "embed@aisfx", "cluster", "train", "evaluate", "export"} <= set(stages), stages
+    assert all(t.ok and t.wall_s > 0 for t in timings) and len(stages) == len(set(stages))
 
 
 @pytest.mark.slow
@@ -60,7 +68,9 @@ def test_second_repro_is_a_no_op(project: Path):
     status = run(["dvc", "status"], project)
     assert "changed" not in status, status
     out = run(["dvc", "repro"], project)
-    assert "Running stage" not in out, out
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"profile"}, out  # the profile stage always runs: it says that no other stage did
+    assert "no stage ran since the last profile" in out, out
 
 
 @pytest.mark.slow
