@@ -8,12 +8,14 @@ own rate (32 kHz for the paper's students, one of HEAR's published task rates), 
 Scene embeddings are `StudentModel.embed_clip`: back-to-back segments of the training window (the last
 zero-padded), each embedded, averaged with weights equal to the real samples in each segment.
 
-Timestamp embeddings: one window of `window_seconds` (default 1 s) centred on every timestamp, a timestamp
-every `hop_ms` (default 50 ms, HEAR's suggestion) from 0 to the end of the clip, zeros beyond either end.
-Why 1 s rather than the training window (10 s in the paper): event tasks score onsets within 50 ms, so an
-embedding should describe what happens near its timestamp, and the cost is window / hop seconds of student
-input per second of audio (20 s for 1 s windows, 200 s for 10 s windows). The hop is rounded to whole
-samples and the timestamps are computed from the rounded hop, so they never drift from the window centres.
+Timestamp embeddings, a timestamp every `hop_ms` (default 50 ms, HEAR's suggestion) from 0 to the end of the
+clip; the hop is rounded to whole samples and the timestamps are computed from the rounded hop, so they never
+drift. Two ways to compute them (`timestamps=`):
+- `frames` (default): the student's frame embeddings (pipeline.inference.frames: training-length windows at 50%
+  overlap, the middle steps of each), interpolated onto the timestamps. 2 s of student input per second of audio.
+- `windows`: one window of `window_seconds` (default 1 s) centred on every timestamp, zeros beyond either end,
+  embedded as a clip. Each embedding describes exactly its neighbourhood, at window / hop seconds of student
+  input per second of audio (20 s for 1 s windows at 50 ms).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.inference.frames import frame_embeddings, on_grid
 from pipeline.inference.model import StudentModel, load_student
 from pipeline.inference.modes import evaluating
 
@@ -29,12 +32,15 @@ class HearStudent(nn.Module):
     """A student with the attributes the HEAR API reads, plus how its timestamp windows are cut."""
 
     def __init__(self, student: StudentModel, hop_ms: float = 50.0, window_seconds: float = 1.0,
-                 batch_size: int = 64):
+                 batch_size: int = 64, timestamps: str = "frames"):
         super().__init__()
         rate = int(student.sample_rate)
         if hop_ms <= 0 or window_seconds <= 0 or batch_size < 1:
             raise ValueError(f"need hop_ms > 0, window_seconds > 0 and batch_size >= 1, got {hop_ms}, "
                              f"{window_seconds}, {batch_size}")
+        if timestamps not in ("frames", "windows"):
+            raise ValueError(f"timestamps must be 'frames' or 'windows', got {timestamps!r}")
+        self.timestamps = timestamps
         self.student = student.eval()
         self.sample_rate = rate
         self.scene_embedding_size = self.timestamp_embedding_size = int(student.embedding_dim)
@@ -63,16 +69,22 @@ class HearStudent(nn.Module):
         """(n_sounds, samples) -> embeddings (n_sounds, n_stamps, dim) and timestamps (n_sounds, n_stamps) in ms."""
         n_sounds, n = audio.shape
         n_stamps = 1 + n // self.hop  # centres 0, hop, ... up to the last sample
-        half = self.window // 2
-        right = max(0, (n_stamps - 1) * self.hop + self.window - half - n)
-        windows = F.pad(audio, (half, right)).unfold(1, self.window, self.hop)[:, :n_stamps]  # view
         step_ms = self.hop * 1000 / self.sample_rate
         stamps = torch.arange(n_stamps, dtype=torch.float64, device=audio.device) * step_ms  # float64: no drift
-        return self.encode(windows), stamps.float().expand(n_sounds, n_stamps)
+        if self.timestamps == "frames":
+            emb, centres = frame_embeddings(self.student.frames, audio, self.student.window_samples, self.batch_size)
+            emb = on_grid(emb, centres * 1000 / self.sample_rate, stamps)
+        else:
+            half = self.window // 2
+            right = max(0, (n_stamps - 1) * self.hop + self.window - half - n)
+            windows = F.pad(audio, (half, right)).unfold(1, self.window, self.hop)[:, :n_stamps]  # view
+            emb = self.encode(windows)
+        return emb, stamps.float().expand(n_sounds, n_stamps)
 
 
 def load_model(model_file_path: str = "", **kwargs) -> HearStudent:
-    """A `student.pt` (or its folder) behind the HEAR API; kwargs: hop_ms, window_seconds, batch_size."""
+    """A `student.pt` (or its folder) behind the HEAR API; kwargs: hop_ms, window_seconds, batch_size,
+    timestamps ('frames' or 'windows')."""
     if not model_file_path:
         raise ValueError("pass the path of a trained student.pt (or its folder); there are no default weights")
     return HearStudent(load_student(model_file_path), **kwargs)

@@ -80,7 +80,8 @@ def test_timestamps_cover_the_clip_at_regular_steps(model, seconds):
     assert torch.isfinite(emb).all()
 
 
-def test_timestamp_embedding_is_the_centred_window(model, checkpoint):
+def test_timestamp_embedding_is_the_centred_window(checkpoint):
+    model = hear.load_model(str(checkpoint), timestamps="windows")
     student = load_student(checkpoint)
     audio = torch.zeros(1, 2 * RATE)
     audio[0, : RATE // 2] = noise(1, 0.5, seed=3)[0]  # sound in the first 0.5 s, silence after
@@ -97,7 +98,9 @@ def test_timestamp_embedding_is_the_centred_window(model, checkpoint):
     assert (emb[0, 5] - silence).abs().max() > 10 * TOL  # 250 ms: the window holds the sound
 
 
-def test_batch_consistency(model):
+@pytest.mark.parametrize("timestamps", ["frames", "windows"])
+def test_batch_consistency(checkpoint, timestamps):
+    model = hear.load_model(str(checkpoint), timestamps=timestamps)
     tone = 0.5 * torch.sin(2 * np.pi * 440 * torch.arange(int(1.3 * RATE)) / RATE)
     audio = torch.stack([noise(1, 1.3, seed=1)[0], tone, torch.zeros_like(tone)])  # a mix-up of sounds would show
     scene, (stamped, stamps) = hear.get_scene_embeddings(audio, model), hear.get_timestamp_embeddings(audio, model)
@@ -109,8 +112,9 @@ def test_batch_consistency(model):
         torch.testing.assert_close(one_stamps[0], stamps[i])
 
 
-def test_options_round_the_hop_to_samples_without_drift(checkpoint):
-    model = hear.load_model(str(checkpoint), hop_ms=100 / 3, window_seconds=0.25, batch_size=7)
+@pytest.mark.parametrize("timestamps", ["frames", "windows"])
+def test_options_round_the_hop_to_samples_without_drift(checkpoint, timestamps):
+    model = hear.load_model(str(checkpoint), hop_ms=100 / 3, window_seconds=0.25, batch_size=7, timestamps=timestamps)
     assert model.hop == 1067 and model.window == 8000
     emb, stamps = hear.get_timestamp_embeddings(noise(1, 30.0), model)
     # timestamps follow the rounded hop (1067 samples = 33.34375 ms), not the requested 33.33 ms
@@ -118,13 +122,32 @@ def test_options_round_the_hop_to_samples_without_drift(checkpoint):
     assert emb.shape[1] == 1 + 30 * RATE // 1067
 
 
-def test_bad_paths_and_shapes_fail_clearly(model, tmp_path):
+def test_bad_paths_and_shapes_fail_clearly(model, checkpoint, tmp_path):
     with pytest.raises(ValueError, match="student.pt"):
         hear.load_model()
     with pytest.raises(FileNotFoundError):
         hear.load_model(str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="n_sounds, n_samples"):
         hear.get_scene_embeddings(torch.zeros(RATE), model)
+    with pytest.raises(ValueError, match="timestamps must be 'frames' or 'windows'"):
+        hear.load_model(str(checkpoint), timestamps="sliding")
+
+
+def test_frame_timestamps_interpolate_the_student_frames(model, checkpoint):
+    """The default timestamp embeddings are the student's own frame embeddings, read off at each timestamp."""
+    student = load_student(checkpoint)
+    audio = noise(1, 3.3, seed=5)
+    emb, stamps = hear.get_timestamp_embeddings(audio, model)
+    frames, times = student.embed_frames(audio[0], RATE)
+    # a 1 s window has 2 steps of 0.5 s; each window keeps the one centred in its middle half: a frame every 0.5 s
+    assert times.shape == (frames.shape[0],) and float(times[0]) == 0.0
+    np.testing.assert_allclose(np.diff(times.numpy()), 0.5, atol=1e-6)
+    for k, t in enumerate(times.tolist()):  # a timestamp on a frame centre carries that frame exactly
+        stamp = int(round(t * 1000 / 50))
+        if abs(stamp * 50 - 1000 * t) < 1e-3:
+            torch.testing.assert_close(emb[0, stamp], frames[k], rtol=0, atol=TOL)
+    middle = emb[0, 5]  # 250 ms: half-way between the frames at 0 and 500 ms
+    torch.testing.assert_close(middle, 0.5 * (frames[0] + frames[1]), rtol=0, atol=TOL)
 
 
 def test_hear_validator_accepts_the_module(checkpoint, monkeypatch):

@@ -19,6 +19,7 @@ from pipeline.audio.logmel import LogMel
 from pipeline.fingerprint import weights_fingerprint
 from pipeline.inference.checkpoint import Checkpoint, CheckpointConfig, read_checkpoint, save_student
 from pipeline.inference.classifier import StudentClassifier
+from pipeline.inference.frames import frame_embeddings, on_grid
 from pipeline.inference.modes import evaluating
 from pipeline.inference.segments import split_segments, to_rate
 from pipeline.students.head import HeadOptions, ProjectionHead, TeacherHeads, to_teacher_space
@@ -144,6 +145,27 @@ class StudentModel(nn.Module):
     def embed_clip(self, waveform: Wave, sample_rate: int, batch_size: int = 16) -> Wave:
         """(embedding_dim,) clip embedding: segment embeddings averaged, weighted by their real samples."""
         return self.reduce_segments(self.encoder, waveform, sample_rate, batch_size)
+
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, window_samples) at `sample_rate` -> (batch, steps, embedding_dim): one row per time step of the
+        backbone's last feature map (pipeline.inference.frames explains how long audio is covered)."""
+        return self.encoder.backbone.frames(self.encoder.frontend(waveforms))
+
+    def embed_frames(self, waveform: Wave, sample_rate: int, hop_ms: float | None = None,
+                     batch_size: int = 16) -> tuple[Wave, Wave]:
+        """Frame embeddings (n_frames, embedding_dim) of audio of any length and their times (n_frames,) in
+        seconds: at the backbone's own step (frame centres), or every `hop_ms` from 0 (interpolated)."""
+        wave = torch.from_numpy(to_rate(waveform, sample_rate, self.sample_rate))
+        device = next(self.parameters()).device
+        with evaluating(self):
+            emb, centres = frame_embeddings(self.frames, wave[None].to(device), self.window_samples, batch_size)
+        times = centres.cpu() / self.sample_rate
+        if hop_ms is not None:
+            if hop_ms <= 0:
+                raise ValueError(f"hop_ms must be > 0, got {hop_ms}")
+            grid = torch.arange(0, len(wave) / self.sample_rate, hop_ms / 1000, dtype=torch.float64)
+            emb, times = on_grid(emb, times.to(emb.device), grid.to(emb.device)), grid
+        return like(waveform, emb[0]), like(waveform, times.float())
 
     def project(self, waveform: Wave, sample_rate: int, batch_size: int = 16, teacher: str | None = None) -> Wave:
         """(n_segments, out_dim): embeddings mapped by the training head into the teacher's space (or logits);

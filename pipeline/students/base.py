@@ -20,5 +20,10 @@ class Student(nn.Module):
         """Same as `embed`."""
         return self.embed(logmels)
 
+    def frames(self, logmels: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) log-mels -> (batch, steps, embed_dim): one embedding per step of the last
+        feature map's time axis (students that keep one); the clip embedding pools over these steps."""
+        raise NotImplementedError(f"{type(self).__name__} gives no frame-level embeddings")
+
     def set_epoch(self, epoch: int) -> None:
         """Per-epoch schedule hook, called by the training loop; a no-op unless overridden."""

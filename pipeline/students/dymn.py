@@ -18,7 +18,7 @@ from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, activation, batch_norm, init_weights, make_divisible
 from pipeline.students.mobilenetv3 import LAST_CONV_RATIO, BlockConfig, block_configs, check_width_and_strides
-from pipeline.students.pooling import POOLINGS, embedding, pooled_dim
+from pipeline.students.pooling import POOLINGS, embedding, frame_embedding, pooled_dim
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,11 @@ class DyMN(Student):
         """(batch, n_mels, frames) -> (batch, embed_dim)."""
         features = self.last(self.blocks(self.stem(logmels.unsqueeze(1))))
         return embedding(features, logmels, self.pooling, self.summary_bands)
+
+    def frames(self, logmels: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) -> (batch, steps, embed_dim), one row per time step of the last map."""
+        features = self.last(self.blocks(self.stem(logmels.unsqueeze(1))))
+        return frame_embedding(features, logmels, self.pooling, self.summary_bands)
 
     def set_epoch(self, epoch: int) -> None:
         """Anneal the kernel-attention temperature linearly over the first `temp_epochs` epochs."""

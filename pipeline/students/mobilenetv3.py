@@ -14,7 +14,7 @@ from torch import nn
 from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, init_weights, make_divisible
-from pipeline.students.pooling import POOLINGS, embedding, pooled_dim
+from pipeline.students.pooling import POOLINGS, embedding, frame_embedding, pooled_dim
 
 # MobileNetV3-Large: (kernel, expanded, out, attention, activation, stride slot); channels at width 1.0.
 # Attention is squeeze-excitation here and coordinate attention in DyMN; a stride slot indexes the
@@ -146,3 +146,7 @@ class MobileNetV3(Student):
     def embed(self, logmels: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) -> (batch, embed_dim)."""
         return embedding(self.features(logmels.unsqueeze(1)), logmels, self.pooling, self.summary_bands)
+
+    def frames(self, logmels: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) -> (batch, steps, embed_dim), one row per time step of the last map."""
+        return frame_embedding(self.features(logmels.unsqueeze(1)), logmels, self.pooling, self.summary_bands)

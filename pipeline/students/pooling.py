@@ -57,3 +57,30 @@ def embedding(features: torch.Tensor, logmels: torch.Tensor, pooling: str, summa
         raise ValueError("summary_bands=" + str(summary_bands) + " but the input has " + str(logmels.shape[1])
                          + " mel bands")
     return torch.cat([pooled, band_summary(logmels)], dim=1)
+
+
+def frame_embedding(features: torch.Tensor, logmels: torch.Tensor, pooling: str,
+                    summary_bands: int) -> torch.Tensor:
+    """(batch, channels, freq, steps) map -> (batch, steps, dim): the clip embedding's rule applied per time step.
+
+    Each step is the frequency mean of the map at that step (for `mean` pooling, the clip embedding is exactly
+    the mean of these over steps); with `summary_bands`, followed by the band statistics of the input frames
+    under that step (the frames split into `steps` near-equal blocks, silence left out as in the clip summary).
+    `meanstd` has no per-step meaning (a std over time needs time), so it is refused.
+    """
+    if pooling != "mean":
+        raise ValueError("frame embeddings need pooling: mean (a std over time has no value at one step), got "
+                         + pooling)
+    steps = features.mean(dim=2)  # (batch, channels, steps)
+    if summary_bands == 0:
+        return steps.transpose(1, 2)
+    if logmels.shape[1] != summary_bands:
+        raise ValueError("summary_bands=" + str(summary_bands) + " but the input has " + str(logmels.shape[1])
+                         + " mel bands")
+    n = steps.shape[-1]
+    live = live_frames(logmels)  # (batch, 1, frames)
+    count = torch.nn.functional.adaptive_avg_pool1d(live, n).clamp_min(1e-6)  # share of live frames per block
+    mean = torch.nn.functional.adaptive_avg_pool1d(logmels * live, n) / count
+    square = torch.nn.functional.adaptive_avg_pool1d(logmels ** 2 * live, n) / count
+    std = (square - mean ** 2).clamp_min(0.0).sqrt()
+    return torch.cat([steps, mean, std], dim=1).transpose(1, 2)
