@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from pipeline.audio.logmel import LogMel, LogMelConfig
-from pipeline.export import INT8_FILE, ExportConfig, export_student, onnx_runner, torchscript_runner
+from pipeline.export import (INT8_FILE, ExportConfig, export_student, exported_runner, onnx_runner,
+                             torchscript_runner)
 from pipeline.inference.checkpoint import save_student
 from pipeline.inference.model import StudentModel, load_student
 from pipeline.inference.quantize import corpus_calibration
@@ -99,16 +100,17 @@ def demo_student(folder: Path) -> Path:
 
 
 def student_rows(name: str, model: StudentModel, folder: Path, runs: int, warmup: int) -> list[Row]:
-    """Eager, TorchScript, ONNX and int8 latency of one student."""
+    """Eager, torch.export, TorchScript, ONNX and int8 latency of one student."""
     calibration = corpus_calibration("cache/corpus/corpus.h5", 64, model.sample_rate, model.window_samples)
-    manifest = export_student(model, folder, ExportConfig(student=name, check_batch=2), calibration)
+    cfg = ExportConfig(student=name, check_batch=2, formats=("pt2", "torchscript", "onnx"))
+    manifest = export_student(model, folder, cfg, calibration)
     audio = clip(model.sample_rate)
     encoder = model.encoder.eval()
     with torch.no_grad():
         rows = [Row(name, "eager", model.params, state_bytes(encoder),
                     median_ms(lambda: encoder(torch.from_numpy(audio)), runs, warmup))]
-        for file, runner in (("student.ts", torchscript_runner), ("student.onnx", onnx_runner),
-                             (INT8_FILE, torchscript_runner)):
+        for file, runner in (("student.pt2", exported_runner), ("student.ts", torchscript_runner),
+                             ("student.onnx", onnx_runner), (INT8_FILE, torchscript_runner)):
             run, entry = runner(folder / file), manifest["files"][file]
             rows.append(Row(name, manifest["files"][file]["format"], model.params, entry["bytes"],
                             median_ms(lambda: run(audio), runs, warmup), entry["min_cosine"]))

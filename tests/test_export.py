@@ -24,11 +24,11 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
-    """TorchScript + ONNX + static int8 exports, with their manifest."""
+    """torch.export + TorchScript + ONNX + static int8 exports, with their manifest."""
     model, calibration = trained
     out = tmp_path_factory.mktemp("export")
-    return out, export_student(model, out, ExportConfig(student="tiny", check_batch=2, int8_method="static"),
-                               calibration)
+    cfg = ExportConfig(student="tiny", check_batch=2, int8_method="static", formats=("pt2", "torchscript", "onnx"))
+    return out, export_student(model, out, cfg, calibration)
 
 
 def eager(model, audio: np.ndarray) -> np.ndarray:
@@ -43,7 +43,11 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_manifest_describes_files(exported, trained):
     out, manifest = exported
     model, _ = trained
-    assert manifest["passed"] and set(manifest["files"]) == {"student.ts", "student.onnx", "student.int8.ts"}
+    assert manifest["passed"]
+    assert set(manifest["files"]) == {"student.pt2", "student.ts", "student.onnx", "student.int8.ts"}
+    # this tiny student's 0.5 s window leaves its last map one step long, which export specialises on: the .pt2
+    # takes inputs from 8192 samples (two steps) up, and the longer check input was compared
+    assert set(manifest["files"]["student.pt2"]["refused_lengths"]) == {WINDOW} and WINDOW < 8192
     for name, entry in manifest["files"].items():
         assert entry["bytes"] == (out / name).stat().st_size > 0
     assert manifest["sample_rate"] == 16000 and manifest["embedding_dim"] == 96
@@ -58,9 +62,11 @@ def test_fp32_exports_match_eager_on_new_shapes(exported, trained):
     audio = noise_audio(3, int(2.3 * WINDOW), seed=7)  # batch and length never seen at export time
     ref = eager(model, audio)
     scripted = torch.jit.load(str(out / "student.ts"))
+    program = torch.export.load(str(out / "student.pt2")).module()
     with torch.no_grad():
-        np.testing.assert_allclose(scripted(torch.from_numpy(audio)).numpy(), ref, rtol=1e-4,
-                                   atol=1e-5 * np.abs(ref).max())
+        for graph in (scripted, program):
+            np.testing.assert_allclose(graph(torch.from_numpy(audio)).numpy(), ref, rtol=1e-4,
+                                       atol=1e-5 * np.abs(ref).max())
     session = ort.InferenceSession(str(out / "student.onnx"), providers=["CPUExecutionProvider"])
     onnx_out = session.run(None, {"audio": audio})[0]
     np.testing.assert_allclose(onnx_out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

@@ -52,11 +52,12 @@ def test_export_stage_writes_checked_files(project):
     out = root / "cache" / "export" / "tiny"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["passed"] and manifest["calibration"] == "corpus+noise"
-    for name in ("student.ts", "student.onnx", "student.int8.ts"):
+    for name in ("student.pt2", "student.onnx", "student.int8.ts"):
         assert manifest["files"][name]["bytes"] == (out / name).stat().st_size
         assert f"export: {name}" in result.output
-    scripted = torch.jit.load(str(out / "student.ts"))
-    assert scripted(torch.zeros(2, 12345)).shape == (2, manifest["embedding_dim"])
+    program = torch.export.load(str(out / "student.pt2")).module()  # dynamic batch and length
+    for shape in ((2, 12345), (5, 40000)):
+        assert program(torch.zeros(*shape)).shape == (shape[0], manifest["embedding_dim"])
 
 
 def test_export_stage_fails_when_a_check_fails(project):
