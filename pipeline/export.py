@@ -3,7 +3,8 @@
 Formats: `torch.export` (`student.pt2`, PyTorch's maintained graph format: an ExportedProgram with dynamic batch
 and length, loaded by `torch.export.load(path).module()`), TorchScript (`student.ts`, traced and frozen; TorchScript
 is deprecated in torch 2.13), ONNX (`student.onnx`, dynamic batch and length; needs the `onnx` and `onnxruntime`
-packages) and an int8 TorchScript (`student.int8.ts`). Each file is
+packages), an ExecuTorch program (`student.pte`, XNNPACK-delegated, one window (1, window_samples) per call, run by
+ExecuTorch's own runtime; needs the `executorch` package) and an int8 TorchScript (`student.int8.ts`). Each file is
 reloaded and compared with the eager model on random audio of the window length, on a longer input (the
 length axis is dynamic) and on calibration audio: max abs error, that error relative to the largest
 |eager| value, and the lowest cosine over rows.
@@ -34,7 +35,7 @@ class ExportConfig:
     """Settings of the `export` stage (params section `export`)."""
 
     student: str = "demo"
-    formats: tuple[Literal["pt2", "torchscript", "onnx"], ...] = ("pt2", "onnx")
+    formats: tuple[Literal["pt2", "torchscript", "onnx", "pte"], ...] = ("pt2", "onnx")
     quantize: bool = True
     int8_method: str = "dynamic"
     calibration_clips: int = 64
@@ -109,6 +110,36 @@ def exported_runner(path: str | Path) -> Runner:
     return run
 
 
+def save_executorch(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 0) -> None:
+    """An ExecuTorch program of one window (1, samples), every operator XNNPACK can run delegated to it."""
+    try:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+    except ImportError as exc:
+        raise ExportError("the pte format needs ExecuTorch: pip install --no-deps executorch==1.5.1 "
+                          "torchao==0.18.0") from exc
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(module.eval(), (example[:1].contiguous(),))
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+    path.write_bytes(lowered.buffer)
+
+
+def executorch_runner(path: str | Path) -> Runner:
+    """An ExecuTorch program run by ExecuTorch's runtime, row by row: numpy (batch, samples) -> (batch, dim);
+    other lengths than the exported window are refused (ValueError)."""
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    length = method.metadata.input_tensor_meta(0).sizes()[1]
+
+    def run(audio: np.ndarray) -> np.ndarray:
+        if audio.shape[1] != length:
+            raise ValueError(f"{Path(path).name} takes (1, {length}) windows, got length {audio.shape[1]}")
+        return np.stack([method.execute([torch.from_numpy(row[None])])[0][0].numpy() for row in audio])
+    return run
+
+
 def torchscript_runner(path: str | Path) -> Runner:
     """A loaded TorchScript export as numpy (batch, samples) -> numpy (batch, dim)."""
     with warnings.catch_warnings():
@@ -138,6 +169,7 @@ FORMATS: dict[str, tuple[str, Callable, Callable[[Path], Runner]]] = {
     "pt2": ("student.pt2", save_exported, exported_runner),
     "torchscript": ("student.ts", save_torchscript, torchscript_runner),
     "onnx": ("student.onnx", save_onnx, onnx_runner),
+    "pte": ("student.pte", save_executorch, executorch_runner),
 }
 INT8_FILE = "student.int8.ts"
 
@@ -146,6 +178,8 @@ def runner_for(path: str | Path) -> Runner:
     """The runner matching an exported file's suffix (.pt2, .onnx, else TorchScript)."""
     if str(path).endswith(".pt2"):
         return exported_runner(path)
+    if str(path).endswith(".pte"):
+        return executorch_runner(path)
     return onnx_runner(path) if str(path).endswith(".onnx") else torchscript_runner(path)
 
 
@@ -176,15 +210,16 @@ def checked(path: Path, inputs: list[np.ndarray], refs: list[np.ndarray], min_co
         try:
             outputs.append(run(x))
             kept.append(ref)
-        except (RuntimeError, AssertionError) as exc:  # a .pt2 refuses lengths outside its exported range
-            if path.suffix != ".pt2" or "Guard failed" not in str(exc):
+        except (RuntimeError, AssertionError, ValueError) as exc:  # .pt2/.pte: lengths outside their range
+            if not (path.suffix == ".pt2" and "Guard failed" in str(exc) or path.suffix == ".pte"
+                    and isinstance(exc, ValueError)):
                 raise
             refused.append(int(x.shape[1]))
     if not outputs:
         raise ExportCheckError(f"{path.name} refused every check input (lengths {refused})")
     scores = compare(outputs, kept)
     passed = scores["min_cosine"] >= min_cosine and (max_rel_error is None or scores["max_rel_error"] <= max_rel_error)
-    extra = {"refused_lengths": refused} if path.suffix == ".pt2" else {}
+    extra = {"refused_lengths": refused} if path.suffix in (".pt2", ".pte") else {}
     return {"bytes": path.stat().st_size, "fingerprint": file_fingerprint(path, {}), **extra, **scores,
             "min_cosine_required": min_cosine, "max_rel_error_allowed": max_rel_error, "passed": bool(passed)}
 

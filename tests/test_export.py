@@ -149,3 +149,21 @@ def test_unquantisable_student_fails_clearly(tmp_path):
     with pytest.raises(ExportError, match="int8_method"):
         save_int8(BiasFreeFunctionalConv(), ExportConfig(student="odd", int8_method="static"), audio,
                   torch.from_numpy(audio[:1]), tmp_path / "x.ts")
+
+
+def test_executorch_program_runs_in_executorch_runtime(trained, tmp_path):
+    """The .pte is lowered to XNNPACK and executed by ExecuTorch's own runtime, not by torch."""
+    pytest.importorskip("executorch.runtime")
+    model, calibration = trained
+    cfg = ExportConfig(student="tiny", formats=("pte",), quantize=False, check_batch=2)
+    manifest = export_student(model, tmp_path, cfg, calibration)
+    entry = manifest["files"]["student.pte"]
+    assert manifest["passed"] and entry["min_cosine"] > 0.9999
+    assert entry["bytes"] == (tmp_path / "student.pte").stat().st_size
+    assert entry["refused_lengths"] == [WINDOW * 3 // 2]  # one window per call: the longer check input is refused
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(tmp_path / "student.pte")).load_method("forward")
+    audio = noise_audio(1, WINDOW, seed=3)
+    out = method.execute([torch.from_numpy(audio)])[0].numpy()
+    assert cosines(out, eager(model, audio)).min() > 0.9999
