@@ -10,7 +10,7 @@ from pipeline.audio.logmel import LogMelConfig
 from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current, teacher_dir
-from pipeline.train.config import TeacherSpec, TrainConfig, parse_teachers
+from pipeline.train.config import TeacherSpec, TrainConfig, check_frontend_fit, parse_teachers
 from pipeline.train.data import distill_data, supervised_data
 from pipeline.train.loop import fit
 from stages.params import params_option, read_params, section, set_threads, write_json
@@ -84,6 +84,7 @@ def main(params_file: str, corpus: str, embeddings: str | None, index: str | Non
         cfg, specs = parse_teachers(teachers, parse(TrainConfig, data, "train"))
         train_data = load_data(cfg, params, specs, source, embeddings, index)
         frontend = frontend_config(params, source.sample_rate)
+        check_frontend_fit(cfg, frontend.n_mels)
     except (ConfigError, CorpusError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     info = distributed.discover()

@@ -18,7 +18,7 @@ class TrainConfig:
 
     objective: Literal["distill", "supervised"] = "distill"
     student: str = "mobilenetv3"
-    student_options: dict = field(default_factory=lambda: {"width": 0.35})
+    student_options: dict = field(default_factory=lambda: {"width": 0.35, "summary_bands": 128})
     init: str | None = None  # backbone checkpoint the student starts from (student.pt, checkpoint.pt, EfficientAT)
     head_hidden: tuple[int, ...] = ()
     loss: str = "clap"
@@ -26,7 +26,7 @@ class TrainConfig:
     target: Literal["clip", "window", "view"] = "window"
     views: int | None = None  # target=view: the first this many views of each clip (None = all the store holds)
     target_norm: Literal["none", "center", "standardize"] = "center"
-    spectrum_weight: float = 1.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
+    spectrum_weight: float = 0.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
     spectrum_target: Literal["standardize", "whiten"] = "whiten"  # how that head's targets are normalised
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"
@@ -123,3 +123,10 @@ def parse_teachers(value: Any, cfg: TrainConfig) -> tuple[TrainConfig, tuple[Tea
 def teacher_loss_options(cfg: TrainConfig, spec: TeacherSpec) -> dict:
     """The options of a teacher's loss: `train.loss_options` for `train.loss`, else that loss's defaults."""
     return cfg.loss_options if spec.loss == cfg.loss else {}
+
+
+def check_frontend_fit(cfg: TrainConfig, n_mels: int) -> None:
+    """A student that appends the input's band statistics must be told the front-end's band count."""
+    bands = dict(cfg.student_options or {}).get("summary_bands", 0)
+    check(bands in (0, n_mels), "train.student_options.summary_bands",
+          f"must be 0 (off) or frontend.n_mels ({n_mels}), got {bands}")
