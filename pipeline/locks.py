@@ -1,10 +1,31 @@
-"""An exclusive, non-blocking lock on a local file, naming the holder when taken."""
+"""An exclusive, non-blocking lock on a local file, naming the holder when taken.
+
+An flock belongs to the open file, and a forked child (a DataLoader worker, a process pool) inherits the
+descriptor: killed with SIGKILL, the holder would leave its lock to the orphaned workers until they exit. So every
+forked child closes the lock descriptors it inherited (`os.register_at_fork`): the lock dies with its holder.
+"""
 from __future__ import annotations
 
 import fcntl
 import os
 import time
 from pathlib import Path
+
+
+_HELD: set[int] = set()  # descriptors of the locks this process holds
+
+
+def _close_inherited() -> None:
+    """In a freshly forked child: close (never unlock: that would free the parent's lock) inherited lock fds."""
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited)
 
 
 class LockHeld(Exception):
@@ -42,10 +63,12 @@ class FileLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
+        _HELD.add(fd)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._fd is not None:
+        if self._fd is not None and self._fd in _HELD:  # not in a forked child, where it was closed at the fork
+            _HELD.discard(self._fd)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
-            self._fd = None
+        self._fd = None
