@@ -4,7 +4,9 @@ Formats: `torch.export` (`student.pt2`, PyTorch's maintained graph format: an Ex
 and length, loaded by `torch.export.load(path).module()`), TorchScript (`student.ts`, traced and frozen; TorchScript
 is deprecated in torch 2.13), ONNX (`student.onnx`, dynamic batch and length; needs the `onnx` and `onnxruntime`
 packages), an ExecuTorch program (`student.pte`, XNNPACK-delegated, one window (1, window_samples) per call, run by
-ExecuTorch's own runtime; needs the `executorch` package) and an int8 TorchScript (`student.int8.ts`). Each file is
+ExecuTorch's own runtime; needs the `executorch` package) and an int8 export: TorchScript (`student.int8.ts`) from FX
+quantisation (`int8_method: dynamic | static`), or an ExecuTorch program (`student.int8.pte`) from PT2E quantisation
+with torchao's XNNPACK quantiser (`int8_method: pt2e`). Each file is
 reloaded and compared with the eager model on random audio of the window length, on a longer input (the
 length axis is dynamic) and on calibration audio: max abs error, that error relative to the largest
 |eager| value, and the lowest cosine over rows.
@@ -120,7 +122,9 @@ def save_executorch(module: nn.Module, example: torch.Tensor, path: Path, opset:
                           "torchao==0.18.0") from exc
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.export.export(module.eval(), (example[:1].contiguous(),))
+        # a PT2E-converted graph is already in eval form (and refuses .eval()); any other module is set to eval
+        ready = module if isinstance(module, torch.fx.GraphModule) else module.eval()
+        program = torch.export.export(ready, (example[:1].contiguous(),))
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
     path.write_bytes(lowered.buffer)
 
@@ -172,6 +176,12 @@ FORMATS: dict[str, tuple[str, Callable, Callable[[Path], Runner]]] = {
     "pte": ("student.pte", save_executorch, executorch_runner),
 }
 INT8_FILE = "student.int8.ts"
+INT8_PTE_FILE = "student.int8.pte"  # int8_method pt2e: PT2E int8 lowered to XNNPACK, run by ExecuTorch
+
+
+def int8_file(method: str) -> str:
+    """The int8 export's file name for `method`: ExecuTorch for PT2E, TorchScript for the FX methods."""
+    return INT8_PTE_FILE if method == "pt2e" else INT8_FILE
 
 
 def runner_for(path: str | Path) -> Runner:
@@ -244,18 +254,25 @@ def export_student(model: StudentModel, out_dir: str | Path, cfg: ExportConfig,
         # noise as well as corpus clips: observer ranges must cover any audio the export is used (and checked) on
         noise = noise_audio(cfg.calibration_clips, model.window_samples, cfg.seed + 2)
         calib = noise if calibration is None else np.concatenate([calibration, noise])
-        save_int8(encoder, cfg, calib, example, out / INT8_FILE)
-        files[INT8_FILE] = {"format": f"torchscript-int8-{cfg.int8_method}",
-                            **checked(out / INT8_FILE, inputs, refs, cfg.min_cosine_int8, None)}
+        name = int8_file(cfg.int8_method)
+        save_int8(encoder, cfg, calib, example, out / name)
+        kind = "executorch-xnnpack-int8" if name == INT8_PTE_FILE else "torchscript-int8"
+        files[name] = {"format": f"{kind}-{cfg.int8_method}",
+                       **checked(out / name, inputs, refs, cfg.min_cosine_int8, None)}
     return manifest(model, cfg, files, "corpus+noise" if calibration is not None else "noise")
 
 
 def save_int8(encoder: nn.Module, cfg: ExportConfig, calibration: np.ndarray, example: torch.Tensor,
               path: Path) -> None:
-    """Quantise and save as TorchScript; a student whose layers the quantiser cannot handle fails clearly."""
+    """Quantise and save (TorchScript, or ExecuTorch for PT2E); a student whose layers the quantiser cannot
+    handle fails clearly."""
     try:
-        save_torchscript(quantize(encoder, cfg.int8_method, calibration), example, path)
-    except (RuntimeError, TypeError, torch.fx.proxy.TraceError) as exc:
+        quantized = quantize(encoder, cfg.int8_method, calibration)
+        if path.suffix == ".pte":
+            save_executorch(quantized, example, path)
+        else:
+            save_torchscript(quantized, example, path)
+    except (RuntimeError, TypeError, ImportError, torch.fx.proxy.TraceError) as exc:
         raise ExportError(f"int8 ({cfg.int8_method}) export of {cfg.student!r} failed: {exc}; set "
                           f"export.int8_method to another of {sorted(QUANTIZERS)} or export.quantize: false") from exc
 

@@ -167,3 +167,20 @@ def test_executorch_program_runs_in_executorch_runtime(trained, tmp_path):
     audio = noise_audio(1, WINDOW, seed=3)
     out = method.execute([torch.from_numpy(audio)])[0].numpy()
     assert cosines(out, eager(model, audio)).min() > 0.9999
+
+
+def test_pt2e_int8_runs_as_an_executorch_program(trained, tmp_path):
+    """PT2E int8 (torchao, XNNPACK quantiser) lowered to XNNPACK: checked through ExecuTorch's runtime."""
+    pytest.importorskip("executorch.runtime")
+    pytest.importorskip("torchao.quantization.pt2e")
+    model, calibration = trained
+    cfg = ExportConfig(student="tiny", formats=(), int8_method="pt2e", min_cosine_int8=0.99, check_batch=2)
+    manifest = export_student(model, tmp_path, cfg, calibration)
+    entry = manifest["files"]["student.int8.pte"]
+    assert manifest["passed"] and entry["format"] == "executorch-xnnpack-int8-pt2e" and entry["min_cosine"] >= 0.99
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(tmp_path / "student.int8.pte")).load_method("forward")
+    audio = noise_audio(1, WINDOW, seed=5)
+    out, ref = method.execute([torch.from_numpy(audio)])[0].numpy(), eager(model, audio)
+    assert cosines(out, ref).min() >= 0.99 and not np.allclose(out, ref, rtol=1e-6, atol=0)  # really quantised

@@ -60,9 +60,32 @@ def contiguous_means(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return graph
 
 
+def quantize_pt2e_int8(encoder: nn.Module, calibration: np.ndarray) -> nn.Module:
+    """PT2E post-training quantisation (torchao) for XNNPACK: the encoder exported for one window (1, samples),
+    convolutions and linears annotated int8 (weights per channel, symmetric), activation ranges observed on each
+    calibration row. The result holds quantise/dequantise pairs around float ops: it runs int8 once lowered to
+    XNNPACK (ExecuTorch, pipeline.export's `pte-int8`), and as a float reference in torch."""
+    try:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                             get_symmetric_quantization_config)
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as exc:
+        raise ImportError("PT2E int8 needs torchao and executorch: pip install --no-deps executorch==1.5.1 "
+                          "torchao==0.18.0") from exc
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    example = torch.from_numpy(calibration[:1])
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        prepared = prepare_pt2e(torch.export.export(copy.deepcopy(encoder).eval(), (example,)).module(), quantizer)
+        for row in calibration:
+            prepared(torch.from_numpy(row[None]))
+        return convert_pt2e(prepared)
+
+
 QUANTIZERS: dict[str, Callable[[nn.Module, np.ndarray], nn.Module]] = {
     "dynamic": quantize_dynamic_int8,
     "static": quantize_static_int8,
+    "pt2e": quantize_pt2e_int8,
 }
 
 
@@ -70,7 +93,8 @@ def quantize(encoder: nn.Module, method: str, calibration: np.ndarray) -> nn.Mod
     """Int8 copy of `encoder` by `method` (the original is left untouched)."""
     if method not in QUANTIZERS:
         raise ValueError(f"unknown int8 method {method!r}; valid: {sorted(QUANTIZERS)}")
-    return QUANTIZERS[method](encoder, calibration).eval()
+    model = QUANTIZERS[method](encoder, calibration)
+    return model if isinstance(model, torch.fx.GraphModule) else model.eval()
 
 
 def noise_audio(n: int, samples: int, seed: int, amplitude: float = 0.1) -> np.ndarray:
