@@ -14,6 +14,9 @@ from typing import Any, Literal, Mapping, TypeVar
 
 T = TypeVar("T")
 
+# the teacher stores `embed.teachers` and `train.teachers` name when params name none (one copy, for both stages)
+DEFAULT_TEACHERS: tuple[str, ...] = ("aisfx",)
+
 
 class ConfigError(ValueError):
     """A params value is missing, unknown, of the wrong type or out of range."""

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from pipeline import distributed
-from pipeline.config import ConfigError, check, parse
+from pipeline.config import DEFAULT_TEACHERS, ConfigError, check, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.embed import EmbedConfig, extract
 from pipeline.locks import LockHeld
@@ -21,7 +21,7 @@ AUDIO_KEYS = ("window_seconds", "hop_seconds", "last_window")  # EmbedConfig fie
 def embed_config(params: dict, teacher: str) -> EmbedConfig:
     """Merge `audio` windows, `embed` settings and the teacher's options into one typed config."""
     embed = dict(params.get("embed") or {})
-    teachers, options = checked_teachers(embed.pop("teachers", ["aisfx"]), embed.pop("options", None))
+    teachers, options = checked_teachers(embed.pop("teachers", list(DEFAULT_TEACHERS)), embed.pop("options", None))
     if teacher not in teachers:
         raise ConfigError(f"embed.teachers: {teacher!r} is not listed ({teachers})")
     audio = params.get("audio") or {}
@@ -59,7 +59,7 @@ def main(params_file: str, teacher: str | None, corpus: str, stores: str, out: s
     """Run one teacher over every window of the corpus into a sharded Zarr store (resumable, DDP-aware)."""
     params = read_params(params_file)
     set_threads(params)
-    teacher = teacher or ((params.get("embed") or {}).get("teachers") or ["aisfx"])[0]
+    teacher = teacher or ((params.get("embed") or {}).get("teachers") or DEFAULT_TEACHERS)[0]
     try:
         cfg = embed_config(params, teacher)
         model = build_teacher(cfg.teacher, cfg.teacher_options)

@@ -7,7 +7,7 @@ from pipeline.config import ConfigError, parse
 from pipeline.evaluate.report import write_report
 from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, run_suite
 from pipeline.evaluate.tasks import TaskError
-from stages.params import params_option, read_params, section, set_threads
+from stages.params import audio_config, params_option, read_params, section, set_threads
 
 
 @click.command("evaluate")
@@ -20,14 +20,14 @@ def main(params_file: str, tasks: str | None, students: str, embeddings: str, ou
     """Probe frozen embeddings of every model on the downstream tasks and write the retention table."""
     params = read_params(params_file)
     set_threads(params)
-    audio = params.get("audio") or {}
+    audio = audio_config(params)
     data = section(params, "evaluate")
-    data.setdefault("window_seconds", audio.get("window_seconds", 10.0))
+    data.setdefault("window_seconds", audio.window_seconds)
     data.setdefault("teacher_options", (params.get("embed") or {}).get("options") or {})
     try:
         cfg = parse(EvaluateConfig, data, "evaluate")
         paths = EvaluatePaths(students=students, embeddings=embeddings, tasks=tasks)
-        rows = run_suite(cfg, paths, int(audio.get("sample_rate", 32000)), log=click.echo)
+        rows = run_suite(cfg, paths, audio.sample_rate, log=click.echo)
     except (ConfigError, TaskError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(write_report(rows, out))

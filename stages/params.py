@@ -9,6 +9,9 @@ import click
 import torch
 import yaml
 
+from pipeline.audio.config import AudioConfig
+from pipeline.config import ConfigError, parse
+
 params_option = click.option("--params", "params_file", default="params.yaml", show_default=True,
                              type=click.Path(dir_okay=False), help="YAML file with the stage sections.")
 
@@ -33,6 +36,14 @@ def section(params: dict, name: str, **overrides: Any) -> dict:
     data = dict(raw)
     data.update({k: v for k, v in overrides.items() if v is not None})
     return data
+
+
+def audio_config(params: dict) -> AudioConfig:
+    """The `audio` section, typed (its dataclass holds the only defaults); a bad value is a click error."""
+    try:
+        return parse(AudioConfig, section(params, "audio"), "audio")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def set_threads(params: dict) -> None:

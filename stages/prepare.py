@@ -5,10 +5,10 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import ConfigError, check, parse
+from pipeline.config import ConfigError, parse
 from pipeline.corpus import CorpusError
 from pipeline.prepare import PrepareConfig, prepare_corpus, summarize_rejections
-from stages.params import params_option, read_params, section, write_json
+from stages.params import audio_config, params_option, read_params, section, write_json
 
 
 @click.command("prepare")
@@ -23,11 +23,8 @@ def main(params_file: str, input_: str | None, output: str, workers: int | None)
     data = section(params, "prepare", input=input_, output=output, workers=workers)
     if "sample_rate" in data:
         raise click.ClickException("prepare.sample_rate: set the corpus rate in audio.sample_rate instead")
-    data["sample_rate"] = section(params, "audio").get("sample_rate", 32000)
+    data["sample_rate"] = audio_config(params).sample_rate
     try:
-        rate = data["sample_rate"]
-        check(isinstance(rate, int) and not isinstance(rate, bool), "audio.sample_rate",
-              f"expected an integer, got {rate!r}")
         cfg = parse(PrepareConfig, data, "prepare")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc

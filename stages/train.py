@@ -7,13 +7,13 @@ import click
 
 from pipeline import distributed
 from pipeline.audio.logmel import LogMelConfig
-from pipeline.config import ConfigError, parse
+from pipeline.config import DEFAULT_TEACHERS, ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current, teacher_dir
 from pipeline.train.config import TeacherSpec, TrainConfig, check_frontend_fit, parse_teachers
 from pipeline.train.data import distill_data, supervised_data
 from pipeline.train.loop import fit
-from stages.params import params_option, read_params, section, set_threads, write_json
+from stages.params import audio_config, params_option, read_params, section, set_threads, write_json
 
 
 def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
@@ -24,7 +24,8 @@ def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
 def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...], corpus: Corpus,
               embeddings: str | None, index: str | None):
     """Corpus + targets (the store `<embeddings>/<teacher>/store.json` names, per teacher) + the index at `index`."""
-    window = int(round(float((params.get("audio") or {}).get("window_seconds", 10.0)) * corpus.sample_rate))
+    audio = audio_config(params)
+    window = audio.samples(audio.window_seconds, corpus.sample_rate)
     if cfg.objective == "supervised":
         return supervised_data(cfg, corpus, window)
     if embeddings is None:
@@ -76,7 +77,7 @@ def main(params_file: str, corpus: str, embeddings: str | None, index: str | Non
     if data.get("objective") == "supervised":  # the baseline's own recipe, so a distillation study leaves it be
         data.update(section(params, "supervised", epochs=epochs))
     data.pop("name", None)  # names the output folder in dvc.yaml; the folder arrives as --out
-    teachers = data.pop("teachers", ["aisfx"])
+    teachers = data.pop("teachers", list(DEFAULT_TEACHERS))
     if teacher is not None:
         teachers = single_teacher(teachers, teacher)
     try:

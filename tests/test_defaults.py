@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from pipeline.audio.config import AudioConfig
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.cluster.config import ClusterConfig
-from pipeline.config import parse
+from pipeline.config import DEFAULT_TEACHERS, parse
 from pipeline.demo.config import DemoConfig
 from pipeline.embed import EmbedConfig
+from pipeline.evaluate.benchmark import evaluate_embedder
+from pipeline.evaluate.embeddings import task_embeddings
 from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.suite import EvaluateConfig
 from pipeline.export import ExportConfig
@@ -23,6 +28,7 @@ PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").re
 # dataclass -> (its params section, keys of that section the stage reads itself, fields without a default,
 #               fields the stage fills from another section: field -> that key, or None where it varies per item)
 SECTIONS = {
+    AudioConfig: ("audio", (), {}, {}),
     DemoConfig: ("demo", (), {}, {}),
     PrepareConfig: ("prepare", (), {"input": "in", "output": "out"}, {"sample_rate": "audio.sample_rate"}),
     EmbedConfig: ("embed", ("teachers", "options"), {"teacher": "aisfx"},
@@ -73,3 +79,30 @@ def test_the_check_sees_a_disagreement(monkeypatch):
     monkeypatch.setitem(PARAMS["train"], "epochs", PARAMS["train"]["epochs"] + 1)
     assert disagreements(TrainConfig) == [f"train.epochs: {PARAMS['train']['epochs'] - 1} -> "
                                           f"{PARAMS['train']['epochs']}"]
+
+
+STAGES = Path(__file__).resolve().parents[1] / "stages"
+# a stage that falls back to its own window, hop, rate or teacher list disagrees with params.yaml sooner or later
+INVENTED = re.compile(r"""get\(\s*["'](window_seconds|hop_seconds|sample_rate|last_window|teachers)["']\s*,"""
+                      r"""|\[\s*["']aisfx["']\s*\]|\b(32000|16000|44100)\b""")
+
+
+def test_stages_invent_no_audio_or_teacher_default():
+    offenders = [f"{path.name}:{n}: {line.strip()}" for path in sorted(STAGES.glob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if INVENTED.search(line)]
+    assert offenders == []
+
+
+def test_the_check_sees_an_invented_default():
+    assert INVENTED.search('window = audio.get("window_seconds", 10.0)')
+    assert INVENTED.search('teachers = data.pop("teachers", ["aisfx"])')
+    assert not INVENTED.search("window = audio.samples(audio.window_seconds, corpus.sample_rate)")
+
+
+def test_library_functions_take_the_window_from_their_caller():
+    for fn in (task_embeddings, evaluate_embedder):
+        assert inspect.signature(fn).parameters["window_seconds"].default is inspect.Parameter.empty, fn.__name__
+
+
+def test_default_teachers_are_the_params_teachers():
+    assert list(DEFAULT_TEACHERS) == value("embed.teachers") == value("train.teachers")

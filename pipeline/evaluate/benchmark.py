@@ -12,7 +12,7 @@ from pipeline.evaluate.tasks import Task
 
 
 def evaluate_embedder(embedder: Embedder, tasks: list[Task], probe: ProbeConfig, cache_dir: str | Path,
-                      window_seconds: float = 10.0, batch_size: int = 16,
+                      window_seconds: float, batch_size: int = 16,
                       device: str | torch.device = "cpu") -> tuple[dict[str, ProbeResult], dict[str, float]]:
     """Task name -> probe scores of `embedder`'s clip embeddings (computed once per task and model), and
     task name -> effective rank of those embeddings."""

@@ -50,7 +50,7 @@ def cache_path(cache_dir: str | Path, task: Task, embedder: Embedder, window_sec
     return Path(cache_dir) / task.name / f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.zarr"
 
 
-def task_embeddings(task: Task, embedder: Embedder, cache_dir: str | Path, window_seconds: float = 10.0,
+def task_embeddings(task: Task, embedder: Embedder, cache_dir: str | Path, window_seconds: float,
                     batch_size: int = 16, device: str | torch.device = "cpu") -> np.ndarray:
     """(n, dim) float32 clip embeddings of the task (NaN rows where invalid), from the cache when present."""
     path = cache_path(cache_dir, task, embedder, window_seconds)
