@@ -66,7 +66,8 @@ def test_repro_builds_every_stage(project: Path):
 @pytest.mark.slow
 def test_second_repro_is_a_no_op(project: Path):
     status = run(["dvc", "status"], project)
-    assert "changed" not in status, status
+    others = re.sub(r"profile:\s*always changed", "", status)  # the profile stage always runs, by design
+    assert "changed" not in others, status
     out = run(["dvc", "repro"], project)
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     assert ran == {"profile"}, out  # the profile stage always runs: it says that no other stage did

@@ -21,7 +21,8 @@ TRAIN = {
     "audio": {"sample_rate": 16000, "window_seconds": 0.5, "hop_seconds": 0.5},
     "frontend": {"n_mels": 32, "fmax": 8000.0},
     "cluster": {"teacher": "band", "k": 3},
-    "train": {"name": "tiny", "teachers": ["band"], "student_options": {"width": 0.1}, "head_hidden": [32],
+    "train": {"name": "tiny", "teachers": ["band"], "student_options": {"width": 0.1, "summary_bands": 32},
+              "head_hidden": [32],
               "epochs": 6, "epoch_size": 32, "batch_size": 16, "workers": 0, "device": "cpu", "val_max_rows": 16},
 }
 
