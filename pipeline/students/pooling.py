@@ -47,15 +47,20 @@ def band_summary(logmels: torch.Tensor) -> torch.Tensor:
     return band_statistics(logmels, live_frames(logmels))
 
 
+def check_bands(logmels: torch.Tensor, summary_bands: int) -> None:
+    """The input must have the bands the summary was sized for."""
+    if logmels.shape[1] != summary_bands:
+        # concatenation, not an f-string: TorchScript compiles this function
+        raise ValueError("summary_bands=" + str(summary_bands) + " but the input has " + str(logmels.shape[1])
+                         + " mel bands")
+
+
 def embedding(features: torch.Tensor, logmels: torch.Tensor, pooling: str, summary_bands: int) -> torch.Tensor:
     """The pooled map, followed by the input's spectrum summary when `summary_bands` is set."""
     pooled = pool(features, pooling)
     if summary_bands == 0:
         return pooled
-    if logmels.shape[1] != summary_bands:
-        # concatenation, not an f-string: TorchScript compiles this function
-        raise ValueError("summary_bands=" + str(summary_bands) + " but the input has " + str(logmels.shape[1])
-                         + " mel bands")
+    check_bands(logmels, summary_bands)
     return torch.cat([pooled, band_summary(logmels)], dim=1)
 
 
@@ -74,9 +79,7 @@ def frame_embedding(features: torch.Tensor, logmels: torch.Tensor, pooling: str,
     steps = features.mean(dim=2)  # (batch, channels, steps)
     if summary_bands == 0:
         return steps.transpose(1, 2)
-    if logmels.shape[1] != summary_bands:
-        raise ValueError("summary_bands=" + str(summary_bands) + " but the input has " + str(logmels.shape[1])
-                         + " mel bands")
+    check_bands(logmels, summary_bands)
     n = steps.shape[-1]
     live = live_frames(logmels)  # (batch, 1, frames)
     count = torch.nn.functional.adaptive_avg_pool1d(live, n).clamp_min(1e-6)  # share of live frames per block
