@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.audio.logmel import LogMel, LogMelConfig
+from pipeline.config import parse
 from pipeline.corpus import Corpus, CorpusWriter, manifest_path
+from pipeline.inference.checkpoint import CheckpointConfig
+from pipeline.inference.model import StudentModel, load_student
+from pipeline.students.registry import build_student
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,6 +84,39 @@ def git_commit() -> str:
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+DEMO_STUDENT = ROOT / "cache" / "students" / "demo" / "student.pt"
+
+
+def fresh_demo_student(params_file: Path = ROOT / "params.yaml", seed: int = 0) -> StudentModel:
+    """The demo student's architecture, front-end and window as params.yaml sets them, with fresh weights whose
+    batch-norm statistics come from noise (init-time statistics give ~1e-6 outputs no int8 grid represents)."""
+    from stages.params import audio_config, read_params, section
+
+    params = read_params(params_file)
+    audio, train = audio_config(params), section(params, "train")
+    frontend = parse(LogMelConfig, dict(params.get("frontend") or {}, sample_rate=audio.sample_rate), "frontend")
+    options = dict(train["student_options"])
+    torch.manual_seed(seed)
+    student = build_student(train["student"], options).train()
+    window = int(round(audio.window_seconds * audio.sample_rate))
+    with torch.no_grad():
+        student(LogMel(frontend)(0.1 * torch.randn(8, window)))
+    config = CheckpointConfig(student=train["student"], frontend=frontend, window_samples=window,
+                              embed_dim=student.embed_dim, out_dim=512, student_options=options)
+    model = StudentModel(config)
+    model.encoder.backbone.load_state_dict(student.state_dict())
+    return model.eval()
+
+
+def demo_student(path: str | Path | None = None) -> tuple[StudentModel, str]:
+    """The trained student at `path` (default: this checkout's demo student), or the demo architecture with fresh
+    weights when there is none; plus which, for the output."""
+    path = Path(path) if path else DEMO_STUDENT
+    if path.exists():
+        return load_student(path), f"trained ({path})"
+    return fresh_demo_student(), "FRESH weights (demo architecture from params.yaml; no trained student)"
 
 
 def machine() -> dict:

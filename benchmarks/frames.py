@@ -1,9 +1,9 @@
 """Frame-level embeddings of long audio: the one-pass frames against the sliding 1 s window, side by side.
 
-    python -m benchmarks.frames [--seconds 60] [--long-minutes 10] [--runs 3]
+    python -m benchmarks.frames [--seconds 60] [--long-minutes 10] [--runs 3] [--student PATH]
 
-A student of the demo architecture (the trained demo student when cache/students/demo exists, else fresh
-weights, and the output says so) at one torch thread. For a `--seconds` clip of noise and tones: seconds of
+A trained student (`--student`, default cache/students/demo/student.pt; when there is none, the demo architecture
+of params.yaml with fresh weights, and the output says so) at one torch thread. For a `--seconds` clip of noise and tones: seconds of
 compute per second of audio for HEAR timestamp embeddings (hop 50 ms) computed `frames` (the default) and
 `windows` (a 1 s window centred on every timestamp), median of `--runs`; their ratio. Then, in a child
 process, `StudentModel.embed_frames` over a `--long-minutes` recording: wall time and peak RSS of that process.
@@ -21,26 +21,8 @@ import click
 import numpy as np
 import torch
 
-from benchmarks.common import ROOT, machine
+from benchmarks.common import ROOT, demo_student, machine
 from pipeline import hear
-from pipeline.audio.logmel import LogMelConfig
-from pipeline.inference.checkpoint import CheckpointConfig
-from pipeline.inference.model import StudentModel, load_student
-from pipeline.students.registry import build_student
-
-DEMO = ROOT / "cache" / "students" / "demo" / "student.pt"
-
-
-def demo_student() -> tuple[StudentModel, str]:
-    """The trained demo student, or its architecture with fresh weights; plus which."""
-    if DEMO.exists():
-        return load_student(DEMO), f"trained ({DEMO.relative_to(ROOT)})"
-    options = {"width": 0.35}
-    dim = build_student("mobilenetv3", options).embed_dim
-    config = CheckpointConfig(student="mobilenetv3", frontend=LogMelConfig(), window_samples=64000, embed_dim=dim,
-                              out_dim=512, student_options=options)
-    return StudentModel(config).eval(), "FRESH weights (no trained demo student)"
-
 
 def audio(seconds: float, rate: int, seed: int = 0) -> torch.Tensor:
     """(1, samples): noise with a tone in every other second."""
@@ -61,11 +43,11 @@ def per_second(model: hear.HearStudent, clip: torch.Tensor, runs: int) -> float:
     return statistics.median(times) / (clip.shape[1] / model.sample_rate)
 
 
-def long_run(minutes: float) -> dict:
+def long_run(minutes: float, student: str | None) -> dict:
     """`embed_frames` over a long recording in a child process: wall seconds, frames, peak RSS (MiB)."""
     code = ("import json, resource, time, torch; torch.set_num_threads(1)\n"
-            "from benchmarks.frames import audio, demo_student\n"
-            f"model, _ = demo_student(); clip = audio({minutes} * 60, model.sample_rate)[0]\n"
+            "from benchmarks.common import demo_student; from benchmarks.frames import audio\n"
+            f"model, _ = demo_student({student!r}); clip = audio({minutes} * 60, model.sample_rate)[0]\n"
             "start = time.perf_counter(); emb, times = model.embed_frames(clip, model.sample_rate)\n"
             "print(json.dumps({'wall_s': time.perf_counter() - start, 'frames': int(emb.shape[0]),"
             " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
@@ -77,13 +59,14 @@ def long_run(minutes: float) -> dict:
 @click.option("--seconds", default=60.0, show_default=True, help="Length of the timed clip.")
 @click.option("--long-minutes", default=10.0, show_default=True, help="Length of the long recording.")
 @click.option("--runs", default=3, show_default=True, help="Timed runs per way (median).")
-def main(seconds: float, long_minutes: float, runs: int) -> None:
+@click.option("--student", default=None, help="A trained student.pt (default: cache/students/demo/student.pt).")
+def main(seconds: float, long_minutes: float, runs: int, student: str | None) -> None:
     """Print and save (benchmarks/frames.json) the comparison."""
     torch.set_num_threads(1)
-    student, which = demo_student()
-    clip = audio(seconds, student.sample_rate)
-    rows = {way: per_second(hear.HearStudent(student, timestamps=way), clip, runs) for way in ("frames", "windows")}
-    long = long_run(long_minutes)
+    model, which = demo_student(student)
+    clip = audio(seconds, model.sample_rate)
+    rows = {way: per_second(hear.HearStudent(model, timestamps=way), clip, runs) for way in ("frames", "windows")}
+    long = long_run(long_minutes, student)
     result = {"machine": machine(), "student": which, "clip_seconds": seconds,
               "seconds_per_audio_second": rows, "speedup": rows["windows"] / rows["frames"],
               "long_minutes": long_minutes, "long": long}

@@ -1,12 +1,15 @@
-"""CPU latency of the default teacher and of every trained student (eager, TorchScript, ONNX, int8).
+"""CPU latency of the default teacher and of every trained student, eager and as each export format runs it.
 
     python -m benchmarks.latency [--runs 30] [--warmup 5]
 
 One 10 s clip, batch 1, torch.set_num_threads(1) (onnxruntime: 1 intra-op thread); the median of
 `runs` timed calls after `warmup` untimed ones. Each model gets the clip at its own sample rate (the
 teacher 44.1 kHz, students their front-end rate), so resampling is not timed. Students are exported
-afresh into a temporary folder (with the export checks' cosines reported); when no trained student
-exists under cache/students/, the demo architecture with fresh weights stands in, and the output says so.
+afresh into a temporary folder (with the export checks' cosines reported) in every format: torch.export
+(`.pt2`), ONNX (onnxruntime), ExecuTorch (`.pte`, XNNPACK; it takes one training-length window per call,
+so the clip goes in as its windows, the last one zero-padded), TorchScript, and int8 both ways (FX dynamic
+as TorchScript, PT2E as an ExecuTorch program). When no trained student exists under cache/students/,
+the demo architecture of params.yaml with fresh weights stands in, and the output says so.
 Sizes: bytes of the fp32 state dict (torch.save) for eager models, file sizes for exports.
 """
 from __future__ import annotations
@@ -27,14 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.audio.logmel import LogMel, LogMelConfig
-from pipeline.export import (INT8_FILE, ExportConfig, export_student, exported_runner, onnx_runner,
-                             torchscript_runner)
+from benchmarks.common import fresh_demo_student
+from pipeline.export import ExportConfig, export_student, runner_for
 from pipeline.inference.checkpoint import save_student
 from pipeline.inference.model import StudentModel, load_student
 from pipeline.inference.quantize import corpus_calibration
 from pipeline.students.head import ProjectionHead
-from pipeline.students.registry import build_student
 from pipeline.teachers.registry import build_teacher
 
 CLIP_SECONDS = 10.0
@@ -86,34 +87,37 @@ def teacher_row(runs: int, warmup: int) -> Row:
 
 
 def demo_student(folder: Path) -> Path:
-    """The demo architecture (MobileNetV3 width 0.2, 32 kHz, 4 s window): fresh weights, batch-norm stats of noise."""
-    torch.manual_seed(0)
-    student = build_student("mobilenetv3", {"width": 0.2}).train()
-    frontend = LogMelConfig()
-    with torch.no_grad():  # init-time statistics give ~1e-6 outputs, which no int8 grid represents
-        student(LogMel(frontend)(0.1 * torch.randn(8, 4 * frontend.sample_rate)))
-    student.eval()
-    config = {"student": "mobilenetv3", "student_options": {"width": 0.2}, "head_hidden": [512],
-              "frontend": dataclasses.asdict(frontend), "window_samples": 4 * frontend.sample_rate, "out_dim": 512,
-              "embed_dim": student.embed_dim}
-    return save_student(folder / "demo-fresh" / "student.pt", student, ProjectionHead(student.embed_dim, 512), config)
+    """The demo architecture with fresh weights, saved as a checkpoint like a trained student."""
+    model = fresh_demo_student()
+    head = ProjectionHead(model.embedding_dim, model.config.out_dim)
+    return save_student(folder / "demo-fresh" / "student.pt", model.encoder.backbone, head,
+                        dataclasses.asdict(model.config))
+
+
+def as_windows(audio: np.ndarray, window: int) -> np.ndarray:
+    """(1, samples) -> (n, window): consecutive windows, the last one zero-padded."""
+    n = -(-audio.shape[1] // window)
+    return np.pad(audio[0], (0, n * window - audio.shape[1])).reshape(n, window)
 
 
 def student_rows(name: str, model: StudentModel, folder: Path, runs: int, warmup: int) -> list[Row]:
-    """Eager, torch.export, TorchScript, ONNX and int8 latency of one student."""
+    """Eager latency of one student, then that of each export (one export per int8 method)."""
     calibration = corpus_calibration("cache/corpus/corpus.h5", 64, model.sample_rate, model.window_samples)
-    cfg = ExportConfig(student=name, check_batch=2, formats=("pt2", "torchscript", "onnx"))
-    manifest = export_student(model, folder, cfg, calibration)
+    manifest = {}
+    for formats, method in ((("pt2", "onnx", "pte", "torchscript"), "dynamic"), ((), "pt2e")):
+        cfg = ExportConfig(student=name, check_batch=2, formats=formats, int8_method=method)
+        manifest.update(export_student(model, folder, cfg, calibration)["files"])
     audio = clip(model.sample_rate)
+    windows = as_windows(audio, model.window_samples)
     encoder = model.encoder.eval()
     with torch.no_grad():
         rows = [Row(name, "eager", model.params, state_bytes(encoder),
                     median_ms(lambda: encoder(torch.from_numpy(audio)), runs, warmup))]
-        for file, runner in (("student.pt2", exported_runner), ("student.ts", torchscript_runner),
-                             ("student.onnx", onnx_runner), (INT8_FILE, torchscript_runner)):
-            run, entry = runner(folder / file), manifest["files"][file]
-            rows.append(Row(name, manifest["files"][file]["format"], model.params, entry["bytes"],
-                            median_ms(lambda: run(audio), runs, warmup), entry["min_cosine"]))
+    for file, entry in manifest.items():
+        run, x = runner_for(folder / file), windows if file.endswith(".pte") else audio
+        variant = entry["format"] + (f" ({len(windows)} windows)" if file.endswith(".pte") else "")
+        rows.append(Row(name, variant, model.params, entry["bytes"], median_ms(lambda: run(x), runs, warmup),
+                        entry["min_cosine"]))
     return rows
 
 

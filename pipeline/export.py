@@ -1,19 +1,22 @@
 """Export a student's front-end + backbone as ONE graph: raw audio (batch, samples) -> (batch, dim).
 
 Formats: `torch.export` (`student.pt2`, PyTorch's maintained graph format: an ExportedProgram with dynamic batch
-and length, loaded by `torch.export.load(path).module()`), TorchScript (`student.ts`, traced and frozen; TorchScript
-is deprecated in torch 2.13), ONNX (`student.onnx`, dynamic batch and length; needs the `onnx` and `onnxruntime`
-packages), an ExecuTorch program (`student.pte`, XNNPACK-delegated, one window (1, window_samples) per call, run by
-ExecuTorch's own runtime; needs the `executorch` package) and an int8 export: TorchScript (`student.int8.ts`) from FX
-quantisation (`int8_method: dynamic | static`), or an ExecuTorch program (`student.int8.pte`) from PT2E quantisation
-with torchao's XNNPACK quantiser (`int8_method: pt2e`). Each file is
-reloaded and compared with the eager model on random audio of the window length, on a longer input (the
-length axis is dynamic) and on calibration audio: max abs error, that error relative to the largest
-|eager| value, and the lowest cosine over rows.
+and length, loaded by `torch.export.load(path).module()`), ONNX (`student.onnx`, written by the `torch.export`-based
+exporter, dynamic batch and length; needs `onnx`, `onnxscript` and `onnxruntime`), an ExecuTorch program
+(`student.pte`, XNNPACK-delegated, one window (1, window_samples) per call, run by ExecuTorch's own runtime; needs
+`executorch`), TorchScript (`student.ts`, traced and frozen; deprecated in torch 2.13, not a default) and an int8
+export: an ExecuTorch program (`student.int8.pte`) from PT2E quantisation with torchao's XNNPACK quantiser
+(`int8_method: pt2e`), or TorchScript (`student.int8.ts`) from FX quantisation (`int8_method: dynamic | static`).
+Each file is reloaded and compared with the eager model on random audio of the window length, on a longer input
+(the length axis is dynamic) and on calibration audio: max abs error, that error relative to the largest |eager|
+value, and the lowest cosine over rows.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +48,7 @@ class ExportConfig:
     min_cosine_fp32: float = 0.999
     max_rel_error_fp32: float = 1e-3
     min_cosine_int8: float = 0.99
-    opset: int = 17
+    opset: int = 18
     seed: int = 0
 
     def __post_init__(self):
@@ -55,6 +58,7 @@ class ExportConfig:
               f"unknown {self.int8_method!r}; valid: {sorted(QUANTIZERS)}")
         check(self.calibration_clips >= 1, "export.calibration_clips", "must be >= 1")
         check(self.check_batch >= 1, "export.check_batch", "must be >= 1")
+        check(self.opset >= 18, "export.opset", f"the torch.export-based ONNX exporter writes >= 18, got {self.opset}")
         for name in ("min_cosine_fp32", "min_cosine_int8"):
             check(-1.0 <= getattr(self, name) <= 1.0, f"export.{name}", "must be in [-1, 1]")
 
@@ -79,15 +83,36 @@ def save_torchscript(module: nn.Module, example: torch.Tensor, path: Path, opset
         torch.jit.save(traced, str(path))
 
 
-def save_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 17) -> None:
-    """TorchScript-based ONNX export (dynamo=False: no onnxscript needed) with dynamic batch and length."""
-    import onnx  # noqa: F401  (the exporter needs it; fail here with a clear message if missing)
+def save_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 18) -> None:
+    """ONNX through the `torch.export`-based exporter (`dynamo=True`, needs onnxscript), batch and length
+    dynamic as in `save_exported`; the graph is optimised by onnxscript and written as one file."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise ExportError("the onnx format needs onnx, onnxscript and onnxruntime: pip install -e '.[onnx]'") from exc
+    auto = torch.export.Dim.AUTO
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), _quiet_onnx_exporter():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), (example.repeat(2, 2),), str(path), dynamo=True, opset_version=opset,
+                              input_names=["audio"], output_names=["embedding"], external_data=False,
+                              dynamic_shapes=({0: auto, 1: auto},), verbose=False)
+    except Exception as exc:
+        raise ExportError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
 
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (example,), str(path), dynamo=False, opset_version=opset,
-                          input_names=["audio"], output_names=["embedding"],
-                          dynamic_axes={"audio": {0: "batch", 1: "samples"}, "embedding": {0: "batch"}})
+
+@contextlib.contextmanager
+def _quiet_onnx_exporter():
+    """Silence the exporter's progress lines (stdout) and its notes about optional torchvision operators."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def save_exported(module: nn.Module, example: torch.Tensor, path: Path, opset: int = 0) -> None:

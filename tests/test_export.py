@@ -115,6 +115,19 @@ def test_compare_golden():
     assert scores["min_cosine"] == pytest.approx(1 / np.sqrt(2))
 
 
+def test_onnx_comes_from_the_torch_export_based_exporter(exported):
+    import onnx
+
+    out, _ = exported
+    graph = onnx.load(str(out / "student.onnx"))
+    assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 18
+    # nodes carry the FX node they were translated from: only the torch.export-based exporter writes that
+    fx_nodes = [m for n in graph.graph.node for m in n.metadata_props if m.key == "pkg.torch.onnx.fx_node"]
+    assert len(fx_nodes) > 0
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert len(dims) == 2 and all(d.dim_param and not d.dim_value for d in dims)  # batch and length dynamic
+
+
 def test_config_validation():
     with pytest.raises(ConfigError, match="valid"):
         parse(ExportConfig, {"int8_method": "fp8"}, "export")
@@ -123,6 +136,8 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="nothing to export"):
         parse(ExportConfig, {"formats": [], "quantize": False}, "export")
     assert parse(ExportConfig, {"formats": ["onnx"]}, "export").formats == ("onnx",)
+    with pytest.raises(ConfigError, match="export.opset"):
+        parse(ExportConfig, {"opset": 17}, "export")
 
 
 
