@@ -8,7 +8,7 @@ from pipeline.cluster.config import ClusterConfig, ClusterError
 from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current, teacher_dir
-from stages.params import params_option, read_params, section, set_threads
+from stages.params import audio_config, params_option, read_params, section, set_threads
 
 
 @click.command("cluster")
@@ -25,12 +25,14 @@ def main(params_file: str, k: int | None, teacher: str | None, corpus: str, embe
     set_threads(params)
     try:
         cfg = parse(ClusterConfig, section(params, "cluster", k=k, teacher=teacher), "cluster")
+        audio = audio_config(params)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         source = Corpus(corpus)
         manifest = source.manifest()
-        stores = [open_current(teacher_dir(embeddings, t), source.fingerprint) for t in cfg.teachers]
+        stores = [open_current(teacher_dir(embeddings, t), source.fingerprint).require_audio(audio)
+                  for t in cfg.teachers]
         result = build_index(stores, manifest, cfg, source.fingerprint)
     except (CorpusError, StoreError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -30,7 +30,8 @@ def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...],
         return supervised_data(cfg, corpus, window)
     if embeddings is None:
         raise ValueError("train: distillation reads teacher targets: pass --embeddings (the embed stage's folder)")
-    opened = [open_current(teacher_dir(embeddings, t.name), corpus.fingerprint) for t in teachers]
+    opened = [open_current(teacher_dir(embeddings, t.name), corpus.fingerprint).require_audio(audio)
+              for t in teachers]
     return distill_data(cfg, corpus, opened, window, index, index_loader(embeddings, corpus.fingerprint), teachers)
 
 

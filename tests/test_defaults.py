@@ -16,6 +16,7 @@ from pipeline.config import DEFAULT_TEACHERS, parse
 from pipeline.demo.config import DemoConfig
 from pipeline.embed import EmbedConfig
 from pipeline.evaluate.benchmark import evaluate_embedder
+from pipeline.evaluate.detection import DetectionConfig
 from pipeline.evaluate.embeddings import task_embeddings
 from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.suite import EvaluateConfig
@@ -36,8 +37,10 @@ SECTIONS = {
                    "last_window": "audio.last_window", "teacher_options": None}),
     ClusterConfig: ("cluster", ("sweep",), {}, {}),
     TrainConfig: ("train", ("name", "teachers"), {}, {}),
-    EvaluateConfig: ("evaluate", ("probe",), {}, {"window_seconds": "audio.window_seconds", "teacher_options": None}),
+    EvaluateConfig: ("evaluate", ("probe", "detection"), {},
+                     {"window_seconds": "audio.window_seconds", "teacher_options": None}),
     ProbeConfig: ("evaluate.probe", (), {}, {}),
+    DetectionConfig: ("evaluate.detection", (), {}, {}),
     ExportConfig: ("export", (), {}, {}),
     LogMelConfig: ("frontend", (), {}, {"sample_rate": "audio.sample_rate"}),
 }
@@ -106,3 +109,14 @@ def test_library_functions_take_the_window_from_their_caller():
 
 def test_default_teachers_are_the_params_teachers():
     assert list(DEFAULT_TEACHERS) == value("embed.teachers") == value("train.teachers")
+
+
+TEACHERS = Path(__file__).resolve().parents[1] / "pipeline" / "teachers"
+
+
+def test_teachers_carry_no_window_of_their_own():
+    """The window and hop of a store row come from the `audio` section alone (the embed stage cuts the windows)."""
+    offenders = [f"{path.name}:{n}" for path in sorted(TEACHERS.glob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"\b(window_seconds|hop_seconds)\b", line)]
+    assert offenders == []

@@ -41,9 +41,7 @@ def test_embed_sections_validate_every_teacher_without_loading_it(path):
         teacher_options(cfg.teacher, cfg.teacher_options)
         assert cfg.window_seconds == params["audio"]["window_seconds"]
     for name, options in embed["options"].items():  # also teachers not listed yet (switching is one edit)
-        parsed = teacher_options(name, options, f"embed.options.{name}")
-        if hasattr(parsed, "window_seconds") and "window_seconds" in (options or {}):
-            assert parsed.window_seconds == params["audio"]["window_seconds"], name
+        teacher_options(name, options, f"embed.options.{name}")
 
 
 @FILES

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import zarr
 
 from pipeline import __version__
+from pipeline.audio.config import AudioConfig
 from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, ROW_ARRAYS, VIEW_ARRAYS, StoreError,
                                    StoreLayout, open_group, shard_checksum, write_every_chunk)
 
@@ -229,6 +231,19 @@ class EmbeddingStore:
         if corpus_fingerprint is not None and self.attrs["corpus_fingerprint"] != corpus_fingerprint:
             raise StoreError(f"store {self.url} was built from corpus {self.attrs['corpus_fingerprint']} but the "
                              f"corpus is {corpus_fingerprint}; re-run `ssondo embed` for this corpus")
+        return self
+
+    def require_audio(self, audio: AudioConfig) -> "EmbeddingStore":
+        """Raise unless the store's windows were cut as `audio` (the params) says: a store records the window,
+        hop and last-window rule it was embedded with, and that record wins; a disagreement names both values."""
+        for key in ("window_seconds", "hop_seconds", "last_window"):
+            stored, given = self.attrs.get(key), getattr(audio, key)
+            same = stored == given if isinstance(given, str) else stored is not None and math.isclose(
+                float(stored), float(given), rel_tol=1e-9)
+            if not same:
+                raise StoreError(f"store {self.url} was embedded with {key}={stored!r} but params have audio.{key}="
+                                 f"{given!r}; re-run `ssondo embed` (dvc repro) for the new setting, or set audio."
+                                 f"{key} back to {stored!r}")
         return self
 
     @property

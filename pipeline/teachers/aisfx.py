@@ -35,13 +35,9 @@ class AisfxOptions:
     drop_partial_block: bool = False
     # blocks per forward pass: bounds memory for long windows and big batches
     chunk: int = 64
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
 
     def __post_init__(self):
         check(self.chunk >= 1, "chunk", f"must be >= 1, got {self.chunk}")
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
 
 
 def block_counts(frames: torch.Tensor, drop_partial: bool) -> torch.Tensor:
@@ -71,7 +67,6 @@ class AisfxTeacher(nn.Module):
     def __init__(self, net: nn.Module, options: AisfxOptions, fingerprint: str):
         super().__init__()
         self.frontend, self.net, self.options = AisfxFrontEnd(), net, options
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.eval()
 

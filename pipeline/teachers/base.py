@@ -7,8 +7,7 @@ import torch
 
 from pipeline.config import ConfigError
 
-ATTRIBUTES = {"name": str, "sample_rate": int, "embed_dim": int, "fingerprint": str,
-              "window_seconds": float, "hop_seconds": float}
+ATTRIBUTES = {"name": str, "sample_rate": int, "embed_dim": int, "fingerprint": str}
 METHODS = ("embed", "to", "eval")
 
 
@@ -27,8 +26,6 @@ class Teacher(Protocol):
     sample_rate: int
     embed_dim: int
     fingerprint: str
-    window_seconds: float
-    hop_seconds: float
 
     def embed(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, samples) float32 -> (batch, embed_dim) float32, for one window per row."""

@@ -34,15 +34,11 @@ class CrepeOptions:
     frame_hop_seconds: float = 0.1
     # frames per forward pass: the full model's first layer holds 1024 x 256 floats per frame
     chunk: int = 128
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
 
     def __post_init__(self):
         check(round(self.frame_hop_seconds * SAMPLE_RATE) >= 1, "frame_hop_seconds",
               f"must be at least one sample at {SAMPLE_RATE} Hz, got {self.frame_hop_seconds}")
         check(self.chunk >= 1, "chunk", f"must be >= 1, got {self.chunk}")
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
 
     @property
     def frame_hop(self) -> int:
@@ -69,7 +65,6 @@ class CrepeTeacher(nn.Module):
         super().__init__()
         self.net, self.options = net, options
         self.embed_dim = net.in_features
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.eval()
 

@@ -33,12 +33,6 @@ class M2DOptions:
     """Options of the `m2d` teacher."""
 
     checkpoint: str
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
-
-    def __post_init__(self):
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
 
 
 def runtime_class() -> Any:
@@ -68,7 +62,6 @@ class M2DTeacher(nn.Module):
         self.sample_rate, self.embed_dim = int(cfg.sample_rate), int(cfg.feature_d)
         # one output step per patch column of the (centred) log-mel
         self.frame_hop, self.step_frames = int(cfg.hop_size), int(cfg.patch_size[1])
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.eval()
 

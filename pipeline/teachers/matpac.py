@@ -37,12 +37,6 @@ class MatpacOptions:
     checkpoint: str
     # 'precise' is the paper's chunk-by-chunk inference; 'fast' pads chunks into one batch
     inference_type: Literal["precise", "fast"] = "precise"
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
-
-    def __post_init__(self):
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
 
 
 def get_matpac() -> Any:
@@ -67,7 +61,6 @@ class MatpacTeacher(nn.Module):
         self.win = int(round(WIN_SECONDS * self.sample_rate))
         self.hop = int(round(HOP_SECONDS * self.sample_rate))
         self.step_frames = int(model.cfg.patch_size)
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.eval()
 

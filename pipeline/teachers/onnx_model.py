@@ -25,16 +25,12 @@ class OnnxOptions:
     path: str
     sample_rate: int
     embed_dim: int
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
     # onnxruntime intra-op threads; 0 lets onnxruntime decide
     threads: int = 0
 
     def __post_init__(self):
         check(self.sample_rate > 0, "sample_rate", f"must be > 0, got {self.sample_rate}")
         check(self.embed_dim > 0, "embed_dim", f"must be > 0, got {self.embed_dim}")
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
         check(self.threads >= 0, "threads", f"must be >= 0, got {self.threads}")
 
 
@@ -55,7 +51,6 @@ class OnnxTeacher:
     def __init__(self, options: OnnxOptions, fingerprint: str):
         self.options = options
         self.sample_rate, self.embed_dim = options.sample_rate, options.embed_dim
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.session = self._session("cpu")
 

@@ -40,16 +40,12 @@ class ResemblyzerOptions:
     min_coverage: float = 0.75
     # partials per forward pass: bounds memory for long windows and big batches
     chunk: int = 64
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
 
     def __post_init__(self):
         check(self.rate > 0 and 1 <= self.step <= PARTIAL, "rate",
               f"must put 1 to {PARTIAL} frames between partials (0.625 <= rate < 200), got {self.rate}")
         check(0 < self.min_coverage <= 1, "min_coverage", f"must be in (0, 1], got {self.min_coverage}")
         check(self.chunk >= 1, "chunk", f"must be >= 1, got {self.chunk}")
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
 
     @property
     def step(self) -> int:
@@ -96,7 +92,6 @@ class ResemblyzerTeacher(nn.Module):
     def __init__(self, net: SpeakerEncoder, options: ResemblyzerOptions, fingerprint: str):
         super().__init__()
         self.frontend, self.net, self.options = ResemblyzerFrontEnd(), net, options
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.eval()
 

@@ -18,16 +18,12 @@ class ScriptedOptions:
     path: str
     sample_rate: int
     embed_dim: int
-    window_seconds: float = 10.0
-    hop_seconds: float = 10.0
     # call module(waveforms, lengths) for modules that mask their own pooling
     pass_lengths: bool = False
 
     def __post_init__(self):
         check(self.sample_rate > 0, "sample_rate", f"must be > 0, got {self.sample_rate}")
         check(self.embed_dim > 0, "embed_dim", f"must be > 0, got {self.embed_dim}")
-        check(self.window_seconds > 0, "window_seconds", f"must be > 0, got {self.window_seconds}")
-        check(self.hop_seconds > 0, "hop_seconds", f"must be > 0, got {self.hop_seconds}")
 
 
 def check_output(out: object, batch: int, dim: int, source: str) -> torch.Tensor:
@@ -49,7 +45,6 @@ class ScriptedTeacher(nn.Module):
         super().__init__()
         self.module, self.options = module, options
         self.sample_rate, self.embed_dim = options.sample_rate, options.embed_dim
-        self.window_seconds, self.hop_seconds = options.window_seconds, options.hop_seconds
         self.fingerprint = fingerprint
         self.eval()
 

@@ -16,11 +16,14 @@ from pipeline.store import EmbeddingStore, write_pointer
 from stages.cluster import main
 
 
+AUDIO = {"window_seconds": 1.0, "hop_seconds": 1.0}  # the store's windows; the stage checks params against them
+
+
 @pytest.fixture
 def toy_store(tiny_corpus, tmp_path, monkeypatch) -> EmbeddingStore:
     """A real store of the tiny corpus under <tmp>/cache/embeddings/toy, with cwd set to <tmp>."""
     monkeypatch.chdir(tmp_path)
-    cfg = EmbedConfig(teacher="toy", window_seconds=1.0, hop_seconds=1.0, chunk_rows=4, shard_rows=8, device="cpu",
+    cfg = EmbedConfig(teacher="toy", **AUDIO, chunk_rows=4, shard_rows=8, device="cpu",
                       bf16=False)
     store = EmbeddingStore.open(extract(cfg, ToyTeacher(), tiny_corpus, "cache/embeddings/toy").url)
     write_pointer("cache/embeddings/toy", store)
@@ -33,7 +36,7 @@ def folders(tmp_path, out: str = "cache/clusters/toy-k3") -> list[str]:
 
 
 def test_stage_writes_index(toy_store, tiny_corpus, tmp_path):
-    params = {"cluster": {"teacher": "toy", "k": 5, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
+    params = {"audio": AUDIO, "cluster": {"teacher": "toy", "k": 5, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
                           "metric_sample": 12, "map_sample": 12, "passes": 2}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = CliRunner().invoke(main, ["--params", "params.yaml", "--k", "3", *folders(tmp_path)])
@@ -54,7 +57,7 @@ def test_stage_writes_index(toy_store, tiny_corpus, tmp_path):
 
 
 def test_stage_reports_bad_input(toy_store, tmp_path):
-    params = {"cluster": {"teacher": "toy", "k": 20, "init_size": 20, "metric_sample": 0, "map_sample": 12}}
+    params = {"audio": AUDIO, "cluster": {"teacher": "toy", "k": 20, "init_size": 20, "metric_sample": 0, "map_sample": 12}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = CliRunner().invoke(main, ["--params", "params.yaml", *folders(tmp_path)])
     assert out.exit_code != 0 and "larger than the number of valid clips (12 of 12)" in out.output

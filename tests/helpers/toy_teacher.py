@@ -16,7 +16,6 @@ class ToyTeacher(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.sample_rate, self.embed_dim = sample_rate, dim
-        self.window_seconds, self.hop_seconds = 1.0, 1.0
         self.conv = nn.Conv1d(1, dim, kernel_size=64, stride=32)
         with torch.no_grad():
             self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g) * 0.1)

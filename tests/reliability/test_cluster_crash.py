@@ -24,7 +24,7 @@ from pipeline.store import EmbeddingStore, write_pointer
 from stages.cluster import main
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {"base": {"num_threads": 1},
+PARAMS = {"base": {"num_threads": 1}, "audio": {"window_seconds": 1.0, "hop_seconds": 1.0},  # the store's windows
           "cluster": {"teacher": "toy", "k": 3, "init_size": 12, "batch_size": 4, "chunk_rows": 4,
                       "metric_sample": 12, "map_sample": 12, "passes": 2}}
 INPUTS = ["--corpus", "corpus", "--embeddings", "cache/embeddings"]  # as dvc.yaml passes them

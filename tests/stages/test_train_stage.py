@@ -73,6 +73,19 @@ def test_train_stage_writes_student_and_metrics(project, monkeypatch):
     assert (out / "live").is_dir() and "val cosine" in result.output
 
 
+def test_params_window_unlike_the_stores_is_a_clear_error(project, monkeypatch):
+    params = json.loads(json.dumps(PARAMS))
+    params["audio"]["window_seconds"] = 1.0  # the store was embedded with 0.5 s windows
+    (project / "longer.yaml").write_text(yaml.safe_dump(params))
+    result = _invoke(project, monkeypatch, "--params", "longer.yaml", *_paths("longer"))
+    assert result.exit_code != 0
+    assert "embedded with window_seconds=0.5 but params have audio.window_seconds=1.0" in result.output
+    assert not (project / "cache" / "students" / "longer").exists()
+    cluster = CliRunner().invoke(cli.main, ["cluster", "--params", "longer.yaml", "--corpus", "cache/corpus",
+                                            "--embeddings", "cache/embeddings", "--out", "cache/clusters/longer"])
+    assert cluster.exit_code != 0 and "audio.window_seconds=1.0" in cluster.output
+
+
 def test_train_stage_balanced_and_supervised(project, monkeypatch):
     n = 24
     clip_ids = np.array([f"c{i:04d}" for i in range(n)])

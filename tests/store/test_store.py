@@ -1,6 +1,7 @@
 """The embedding store: round trip, ledger, completeness, pointers and verification."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
+from pipeline.audio.config import AudioConfig
 from pipeline.store import (EmbeddingStore, StoreError, StoreLayout, current_url, open_current, store_fingerprint,
                             verify_store, write_pointer)
 
@@ -120,6 +122,17 @@ def test_corpus_mismatch(tmp_path):
         store.require_complete("corpus-b")
     assert verify_store(store.url, "corpus-b") == [
         "built from corpus corpus-a, but the given corpus is corpus-b"]
+
+
+def test_params_that_disagree_with_the_store_are_refused_by_name(tmp_path):
+    store = build(str(tmp_path / "s"))
+    same = AudioConfig(sample_rate=16000, window_seconds=0.25, hop_seconds=0.25, last_window="pad")
+    assert store.require_audio(same) is store
+    for change, key in (({"window_seconds": 2.0}, "window_seconds"), ({"hop_seconds": 0.125}, "hop_seconds"),
+                        ({"last_window": "drop"}, "last_window")):
+        with pytest.raises(StoreError, match=rf"embedded with {key}=.* but params have audio\.{key}=") as err:
+            store.require_audio(dataclasses.replace(same, **change))
+        assert store.url in str(err.value)
 
 
 def test_open_errors(tmp_path):

@@ -15,7 +15,6 @@ class EnergyTeacher(nn.Module):
     def __init__(self, dim: int, sample_rate: int):
         super().__init__()
         self.embed_dim, self.sample_rate = dim, sample_rate
-        self.window_seconds = self.hop_seconds = 1.0
         self.fingerprint = hashlib.sha256(f"energy{dim}".encode()).hexdigest()[:16]
 
     @torch.inference_mode()

@@ -33,7 +33,6 @@ def test_unknown_option_fails_naming_allowed_ones():
 def test_check_teacher_accepts_conforming_objects():
     class Good:
         name, sample_rate, embed_dim, fingerprint = "g", 16000, 8, "abc"
-        window_seconds, hop_seconds = 1, 0.5
 
         def embed(self, waveforms, lengths=None):
             return waveforms
