@@ -32,20 +32,7 @@ def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...],
         raise ValueError("train: distillation reads teacher targets: pass --embeddings (the embed stage's folder)")
     opened = [open_current(teacher_dir(embeddings, t.name), corpus.fingerprint).require_audio(audio)
               for t in teachers]
-    return distill_data(cfg, corpus, opened, window, index, index_loader(embeddings, corpus.fingerprint), teachers)
-
-
-def index_loader(embeddings: str, corpus_fingerprint: str):
-    """`load_index` that also accepts an index built on the current stores of teachers training does not read: a
-    single-teacher student of the fusion study samples by the joint index of all teachers. A store re-embedded since
-    the index was built is still refused."""
-    from pipeline.cluster.index import load_index, read_meta
-
-    def load(path: str, fingerprints: list[str]):
-        others = [open_current(teacher_dir(embeddings, t), corpus_fingerprint).fingerprint
-                  for t in read_meta(path).get("teachers") or []]
-        return load_index(path, [*fingerprints, *others])
-    return load
+    return distill_data(cfg, corpus, opened, window, index, embeddings, teachers)
 
 
 def single_teacher(teachers: list, name: str) -> list:

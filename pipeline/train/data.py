@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 from pipeline import distributed
 from pipeline.audio.views import Renderer
 from pipeline.corpus import Corpus
-from pipeline.store import EmbeddingStore
+from pipeline.cluster.index import load_index, read_meta
+from pipeline.store import EmbeddingStore, open_current, teacher_dir
 from pipeline.students.pretrained import file_sha256
 from pipeline.train.config import TeacherSpec, TrainConfig
 from pipeline.train.sampling import block_order, epoch_draws, rank_slice, uniform_weights, window_rows
@@ -36,17 +37,23 @@ class TrainData:
     heads: tuple[TeacherSpec, ...] = ()  # one per teacher when several (targets are TeacherTargets); () = one head
 
 
-# (index path, the stores' fingerprints) -> (weights (n_clips,), clusters (n_clips,)); refuses a foreign index
-IndexLoader = Callable[[str, list[str]], tuple[np.ndarray, np.ndarray]]
+def index_fingerprints(index_path: str, stores: Sequence[EmbeddingStore], pointers: str | None,
+                       corpus_fingerprint: str) -> list[str]:
+    """The stores a sampling index may be built from: those training reads and, given `pointers` (the embed stage's
+    folder of store pointers), the current stores of the other teachers a joint index names, so a single-teacher
+    student of the fusion study samples by the joint index of all teachers. A store re-embedded since is refused."""
+    others = [] if pointers is None else [open_current(teacher_dir(pointers, t), corpus_fingerprint).fingerprint
+                                          for t in read_meta(index_path).get("teachers") or []]
+    return [s.fingerprint for s in stores] + others
 
 
 def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingStore], window: int,
-                 index_path: str | None, load_index: IndexLoader | None,
+                 index_path: str | None, pointers: str | None = None,
                  teachers: Sequence[TeacherSpec] = ()) -> TrainData:
     """Targets from the store(s); weights from the balanced index (or uniform); validation rows zero-weighted.
 
     Several stores train one head each, weighted by `teachers` (from `parse_teachers`; default: the stores'
-    teachers, equal weights, `train.loss`).
+    teachers, equal weights, `train.loss`). `pointers`: see `index_fingerprints`.
     """
     init = init_meta(cfg)  # a missing start checkpoint fails before the targets are read
     heads = teacher_heads(cfg, stores, teachers)
@@ -59,9 +66,9 @@ def distill_data(cfg: TrainConfig, corpus: Corpus, stores: Sequence[EmbeddingSto
     if level == "window":  # a clip is usable when one of its windows is valid for every teacher at once
         clip_valid &= np.bincount(stores[0].array("window_clip")[:][targets.valid], minlength=len(corpus)) > 0
     if cfg.sampler == "balanced":
-        if index_path is None or load_index is None:
+        if index_path is None:
             raise ValueError("train.sampler=balanced needs a cluster index (`ssondo cluster`, passed as --index)")
-        weights, _ = load_index(index_path, [s.fingerprint for s in stores])
+        weights, _ = load_index(index_path, index_fingerprints(index_path, stores, pointers, corpus.fingerprint))
         weights = weights * clip_valid
     else:
         weights = uniform_weights(clip_valid)

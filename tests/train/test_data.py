@@ -11,7 +11,7 @@ from toy_teacher import ToyTeacher
 from train_setup import CLASSES, BandTeacher, make_corpus, make_store, tiny_config
 
 from pipeline.cluster.config import ClusterError
-from pipeline.cluster.index import load_index, write_index
+from pipeline.cluster.index import write_index
 from pipeline.distributed import DistInfo
 from pipeline.store import StoreError
 from pipeline.train.data import PlanDataset, distill_data, epoch_plan, supervised_data, validation_rows
@@ -53,7 +53,7 @@ def test_balanced_weights_come_from_the_cluster_index(setup, tmp_path):
     _, corpus, store = setup
     raw = 1.0 + np.arange(len(corpus)) % 3  # index weights 1, 2, 3, ...
     path = _index(tmp_path / "index", store, corpus, raw)
-    data = distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, path, load_index)
+    data = distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, path)
     train = data.weights > 0
     assert np.array_equal(np.flatnonzero(~train), data.val_rows)
     ratio = data.weights[train] / raw[train]
@@ -67,11 +67,11 @@ def test_balanced_sampler_refuses_a_foreign_or_missing_index(setup, tmp_path):
     other = make_store(corpus, root / "band2", BandTeacher(seed=7))
     path = _index(tmp_path / "index", other, corpus, np.ones(len(corpus)))
     with pytest.raises(ClusterError, match="built from store"):
-        distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, path, load_index)
+        distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, path)
     with pytest.raises(ValueError, match="cluster index"):
         distill_data(tiny_config(sampler="balanced"), corpus, [store], WINDOW, None, None)
     with pytest.raises(ValueError, match="same teacher"):  # one head per teacher: two stores of one teacher clash
-        distill_data(tiny_config(sampler="balanced"), corpus, [store, other], WINDOW, path, load_index)
+        distill_data(tiny_config(sampler="balanced"), corpus, [store, other], WINDOW, path)
 
 
 def test_invalid_clips_get_no_weight(setup, tmp_path):
