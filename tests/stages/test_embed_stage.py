@@ -156,3 +156,38 @@ def test_store_root_as_a_url_with_the_pointer_kept_locally(tiny_corpus, tmp_path
     assert store.url == pointer["store"] and verify_store(store.url, tiny_corpus.fingerprint) == []
     other = CliRunner().invoke(main, args[:-1] + [str(tmp_path / "another-checkout")])
     assert other.exit_code == 0 and "reused (already complete)" in other.output
+
+
+def test_two_user_teachers_of_one_kind_sit_side_by_side(tiny_corpus, tmp_path, monkeypatch):
+    """Two instances of the `python` kind, named in params: each its own store, its own name from params to the
+    store to the student's heads (the factory's own name, `energy`, gives way)."""
+    from stages import cli
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "teachers"))  # entry_helper
+    monkeypatch.chdir(tmp_path)
+    params = {"base": {"num_threads": 1}, "audio": {"sample_rate": 16000, "window_seconds": 1.0, "hop_seconds": 1.0},
+              "frontend": {"n_mels": 32, "fmax": 8000.0},
+              "embed": {"teachers": ["coarse", "fine"], "batch_size": 4, "workers": 0, "chunk_rows": 4,
+                        "shard_rows": 8, "device": "cpu",
+                        "options": {"coarse": {"kind": "python", "entry": "entry_helper:make_energy",
+                                               "kwargs": {"dim": 4}},
+                                    "fine": {"kind": "python", "entry": "entry_helper:make_energy",
+                                             "kwargs": {"dim": 8}}}},
+              "train": {"teachers": ["coarse", "fine"], "student": "mobilenetv3", "student_options": {"width": 0.1},
+                        "head_hidden": [], "sampler": "uniform", "epochs": 1, "epoch_size": 16, "batch_size": 8,
+                        "warmup_epochs": 0.0, "workers": 0, "device": "cpu", "val_max_rows": 8}}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    stores = {}
+    for name in ("coarse", "fine"):
+        result = CliRunner().invoke(cli.main, ["embed", "--teacher", name, "--corpus", tiny_corpus.path,
+                                               "--stores", "stores", "--out", f"emb/{name}"])
+        assert result.exit_code == 0, result.output
+        stores[name] = open_current(f"emb/{name}", tiny_corpus.fingerprint)
+        assert stores[name].attrs["teacher"] == name and f"stores/{name}/" in stores[name].url
+    assert (stores["coarse"].dim, stores["fine"].dim) == (4, 8)
+    assert stores["coarse"].fingerprint != stores["fine"].fingerprint
+    result = CliRunner().invoke(cli.main, ["train", "--corpus", tiny_corpus.path, "--embeddings", "emb",
+                                           "--out", "students/both"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    config = json.loads(torch.load("students/both/student.pt", weights_only=True)["config"])
+    assert config["teachers"] == ["coarse", "fine"] and config["teacher_dims"] == [4, 8]

@@ -1,6 +1,8 @@
 """Registry, protocol check, fingerprints and pooling helpers shared by all teachers."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -82,3 +84,18 @@ def test_pooling_helpers():
     for chunk in (1, 2, 10):
         out = mean_over_valid(lambda v: v * 2, values, valid, chunk)
         torch.testing.assert_close(out, 2 * masked_mean(values, torch.tensor([1, 3])))
+
+
+def test_instances_name_their_kind_in_their_options(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # entry_helper
+    a = build_teacher("small", {"kind": "python", "entry": "entry_helper:make_energy", "kwargs": {"dim": 4}})
+    b = build_teacher("large", {"kind": "python", "entry": "entry_helper:make_energy", "kwargs": {"dim": 8}})
+    assert (a.name, a.embed_dim, b.name, b.embed_dim) == ("small", 4, "large", 8)
+    assert a.fingerprint != b.fingerprint
+    assert build_teacher("python", {"entry": "entry_helper:make_energy"}).name == "python"  # a kind is a name too
+    with pytest.raises(ConfigError, match=r"unknown teacher 'small'.*embed.options.small.kind"):
+        teacher_options("small", {"entry": "entry_helper:make_energy"}, "embed.options.small")
+    with pytest.raises(ConfigError, match=r"embed.options.small.kind: unknown teacher kind 'pyton'"):
+        teacher_options("small", {"kind": "pyton", "entry": "x:y"}, "embed.options.small")
+    with pytest.raises(ConfigError, match="unknown key"):  # the kind's own options are still checked
+        teacher_options("small", {"kind": "python", "entry": "x:y", "layer": 3}, "embed.options.small")
