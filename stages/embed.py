@@ -53,7 +53,7 @@ def checked_teachers(teachers: object, options: object) -> tuple[list, dict]:
 @click.option("--teacher", default=None, help="Teacher name from embed.teachers (default: the first).")
 @click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
 @click.option("--stores", required=True,
-              help="Store root (folder or fsspec URL, may be shared); the store goes to <stores>/<teacher>/stores/.")
+              help="Store root (folder or fsspec URL, may be shared); the store goes to <stores>/<teacher>/<fingerprint>.")
 @click.option("--out", required=True, help="Local folder for store.json (which store this run used) and report.json.")
 def main(params_file: str, teacher: str | None, corpus: str, stores: str, out: str) -> None:
     """Run one teacher over every window of the corpus into a sharded Zarr store (resumable, DDP-aware)."""

@@ -18,6 +18,7 @@ from pipeline.embed.create import open_or_create, opens, store_meta
 from pipeline.embed.report import REPORT, build_report, read_report
 from pipeline.embed.windows import WindowDataset, plan_batches
 from pipeline.locks import FileLock, LockHeld
+from pipeline.store import store_url
 from pipeline.teachers.base import Teacher
 
 
@@ -38,10 +39,10 @@ def run_teacher(teacher: Teacher, loader: DataLoader, buffer: CommitBuffer, devi
 
 def extract(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus, out_dir: str,
             info: distributed.DistInfo | None = None) -> EmbedResult:
-    """Embed the corpus with `teacher` into `<out_dir>/stores/<fingerprint>`, resuming or reusing as possible."""
+    """Embed the corpus with `teacher` into `<out_dir>/<fingerprint>` (`store_url`), resuming or reusing as possible."""
     info = info or distributed.DistInfo()
     meta = store_meta(cfg, teacher, corpus)
-    url = f"{out_dir.rstrip('/')}/stores/{meta['store_fingerprint']}"
+    url = store_url(out_dir, meta["store_fingerprint"])
     found = opens(url)
     if found is not None and found.complete:  # stores without a saved report get their whole-store counts
         report = read_report(url) or build_report(found, corpus, 0, found.layout.n_windows, 0.0, 0.0)

@@ -10,11 +10,25 @@ from pipeline.store.embeddings import EmbeddingStore
 from pipeline.store.layout import StoreError
 
 POINTER = "store.json"
+LEGACY_FOLDER = "stores"  # stores written by earlier versions sit one level deeper: <teacher dir>/stores/<fingerprint>
 
 
 def teacher_dir(root: str, teacher: str) -> str:
     """The folder (or URL) of `teacher`'s stores under a store root: `<root>/<teacher>`."""
     return f"{root.rstrip('/')}/{teacher}"
+
+
+def store_url(folder: str, fingerprint: str) -> str:
+    """Where the store `fingerprint` lives in a teacher's folder: `<folder>/<fingerprint>`, or the earlier layout's
+    `<folder>/stores/<fingerprint>` when a store (finished or not) is there and none at the new place, so a store
+    written before the rename is reused or resumed where it is, never embedded again."""
+    new, old = f"{folder.rstrip('/')}/{fingerprint}", f"{folder.rstrip('/')}/{LEGACY_FOLDER}/{fingerprint}"
+    fs, root = fsspec.core.url_to_fs(new)
+    if not fs.exists(f"{root}/zarr.json"):
+        fs_old, root_old = fsspec.core.url_to_fs(old)
+        if fs_old.exists(f"{root_old}/zarr.json"):
+            return old
+    return new
 
 
 def write_pointer(out_dir: str, store: EmbeddingStore) -> None:

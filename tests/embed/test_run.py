@@ -75,7 +75,7 @@ def test_rows_are_the_teachers_output_per_window(corpus, reference):
 
 def test_reuse_and_separate_stores(corpus, reference, tmp_path):
     result, snap, _ = reference
-    out = str(Path(result.url).parents[1])
+    out = str(Path(result.url).parent)
     again = ToyTeacher(sample_rate=TEACHER_RATE)
     second = extract(EmbedConfig(teacher="toy", **CFG), again, corpus, out)
     assert (second.reused, second.url, again.calls) == (True, result.url, 0)
@@ -149,14 +149,13 @@ def test_resume_after_sigkill_is_bit_identical(corpus, reference, tmp_path, kill
     mid-creation). 1 and 13 leave a shard half committed, 2 a shard fully committed but not closed."""
     out = tmp_path / "out"
     proc = launch(tmp_path, corpus, out, sleep=0.02, hang_after=kill_after)
-    stores = out / "stores"
     if kill_after is None:
-        wait_for(lambda: any(p.is_dir() for p in stores.glob("*")), proc)
+        wait_for(lambda: any(p.is_dir() for p in out.glob("*")), proc)
     else:
         wait_for((out / "hung").exists, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    url = str(stores / reference[0].fingerprint)
+    url = str(out / reference[0].fingerprint)
     kept = committed_rows(url)
     assert kept == 2 * (kill_after or 0)
     teacher = ToyTeacher(sample_rate=TEACHER_RATE)
@@ -190,7 +189,7 @@ def test_interrupted_mid_shard_keeps_committed_rows(corpus, tmp_path, commit_sec
     out = str(tmp_path / "cut")
     with pytest.raises(RuntimeError, match="injected teacher failure"):
         extract(cfg, FailingToy(4, sample_rate=TEACHER_RATE), corpus, out)
-    url = f"{out}/stores/{whole.fingerprint}"
+    url = f"{out}/{whole.fingerprint}"
     store = EmbeddingStore.open(url)
     assert store.done_shards() == set() and store.progress(0)[-1]["stop"] == kept
     assert len(store.progress(0)) == (1 if commit_seconds == 60.0 else 3)
@@ -207,7 +206,7 @@ def test_changed_committed_rows_are_redone(corpus, reference, tmp_path):
     out = str(tmp_path)
     with pytest.raises(RuntimeError):
         extract(EmbedConfig(teacher="toy", **CFG), FailingToy(4, sample_rate=TEACHER_RATE), corpus, out)
-    url = f"{out}/stores/{reference[0].fingerprint}"
+    url = f"{out}/{reference[0].fingerprint}"
     assert committed_rows(url) == 6  # shard 0 closed, shard 1 holds rows 4:6
     zarr.open_array(f"{url}/window", mode="r+")[4, 0] = 9.0
     teacher = ToyTeacher(sample_rate=TEACHER_RATE)
@@ -231,7 +230,7 @@ def test_disk_full_fails_clearly_and_nothing_half_written_is_trusted(corpus, ref
         return await real_set(self, key, value)
 
     monkeypatch.setattr(zarr.storage.LocalStore, "set", disk_fills)
-    url = f"{tmp_path}/stores/{reference[0].fingerprint}"
+    url = f"{tmp_path}/{reference[0].fingerprint}"
     with pytest.raises(StoreError, match=rf"store {url}: cannot write rows 6:8: No space left on device "
                                          rf"\({url}/window/c/1/0\).*re-run `ssondo embed` to resume"):
         extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
@@ -274,7 +273,7 @@ def test_concurrent_runs_one_waits_out_with_lockheld(corpus, reference, tmp_path
 
 
 def test_creation_cut_off_is_redone_but_damage_is_not_wiped(corpus, reference, tmp_path):
-    url = str(tmp_path / "stores" / reference[0].fingerprint)
+    url = str(tmp_path / reference[0].fingerprint)
     zarr.open_group(url, mode="w-")  # what a kill between creating the group and writing its attributes leaves
     result = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(tmp_path))
     assert result.url == url and store_contents(url) == reference[1]
@@ -293,3 +292,17 @@ def test_reused_store_without_saved_report_gets_its_counts(corpus, tmp_path):
     assert again.reused and again.report["windows_this_run"] == 0
     for key in ("clips", "windows", "dim", "nan_rows", "invalid_clips", "store_fingerprint"):
         assert again.report[key] == first.report[key], key
+
+
+def test_a_store_at_the_earlier_path_is_found_and_reused(corpus, reference, tmp_path):
+    """Stores written before the layout change sit at <teacher dir>/stores/<fingerprint>: extract finds it there
+    (finished: reused without a teacher call; the pointer names it) rather than embedding again."""
+    out = tmp_path / "toy"
+    first = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(out))
+    assert first.url == f"{out}/{first.fingerprint}"
+    (out / "stores").mkdir()
+    Path(first.url).rename(out / "stores" / first.fingerprint)
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    again = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(out))
+    assert again.reused and teacher.calls == 0 and again.url == f"{out}/stores/{first.fingerprint}"
+    assert store_contents(again.url) == reference[1] and not Path(first.url).exists()

@@ -79,10 +79,9 @@ def test_disk_full_is_a_clear_error_and_the_rerun_says_what_it_reused(tiny_corpu
     monkeypatch.setattr(zarr.storage.LocalStore, "set", disk_fills)
     full = CliRunner().invoke(main, args)
     assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output
-    assert f"{out}/stores/" in full.output and "cannot write rows 8:12: No space left on device" in full.output
+    assert f"{out}/" in full.output and "cannot write rows 8:12: No space left on device" in full.output
     monkeypatch.undo()
-    stores = Path(out) / "stores"
-    store = EmbeddingStore.open(next(p for p in stores.iterdir() if p.is_dir()).as_posix())
+    store = EmbeddingStore.open(next(p for p in Path(out).iterdir() if p.is_dir()).as_posix())
     kept, n = store.info()["windows_committed"], store.layout.n_windows
     assert 8 <= kept < n
     again = CliRunner().invoke(main, args)
@@ -150,8 +149,9 @@ def test_store_root_as_a_url_with_the_pointer_kept_locally(tiny_corpus, tmp_path
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     pointer = json.loads((tmp_path / "local" / "store.json").read_text())
-    assert pointer["store"].startswith(f"{root}/torchscript/stores/")
-    assert not (tmp_path / "local" / "stores").exists() and (tmp_path / "shared" / "torchscript" / "stores").is_dir()
+    assert pointer["store"].startswith(f"{root}/torchscript/")
+    assert [p.name for p in (tmp_path / "local").iterdir() if p.is_dir()] == []
+    assert (tmp_path / "shared" / "torchscript" / pointer["store_fingerprint"] / "zarr.json").is_file()
     store = open_current(str(tmp_path / "local"), tiny_corpus.fingerprint)
     assert store.url == pointer["store"] and verify_store(store.url, tiny_corpus.fingerprint) == []
     other = CliRunner().invoke(main, args[:-1] + [str(tmp_path / "another-checkout")])

