@@ -42,7 +42,7 @@ class ExportConfig:
     student: str = "demo"
     formats: tuple[Literal["pt2", "torchscript", "onnx", "pte"], ...] = ("pt2", "onnx")
     quantize: bool = True
-    int8_method: str = "dynamic"
+    int8_method: str = "pt2e"
     calibration_clips: int = 64
     check_batch: int = 4
     min_cosine_fp32: float = 0.999

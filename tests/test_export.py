@@ -199,3 +199,22 @@ def test_pt2e_int8_runs_as_an_executorch_program(trained, tmp_path):
     audio = noise_audio(1, WINDOW, seed=5)
     out, ref = method.execute([torch.from_numpy(audio)])[0].numpy(), eager(model, audio)
     assert cosines(out, ref).min() >= 0.99 and not np.allclose(out, ref, rtol=1e-6, atol=0)  # really quantised
+
+
+def test_pt2e_keeps_the_front_end_float(tmp_path):
+    """Only the backbone is quantised: no front-end (STFT, mel, log) operation reads a dequantised int8 value."""
+    pytest.importorskip("torchao.quantization.pt2e")
+    from pipeline.inference.quantize import quantize
+
+    model = load_student(fresh_student(tmp_path / "s.pt"))
+    converted = quantize(model.encoder, "pt2e", noise_audio(2, model.window_samples, seed=0))
+
+    def under(node, prefix):
+        return any(str(path).startswith(prefix) for path, _ in (node.meta.get("nn_module_stack") or {}).values())
+
+    def reads_int8(node):
+        return any("dequantize" in str(getattr(arg, "target", "")) for arg in node.all_input_nodes)
+
+    front = [n for n in converted.graph.nodes if under(n, "frontend")]
+    assert front and not any(reads_int8(n) for n in front)
+    assert any(reads_int8(n) for n in converted.graph.nodes if under(n, "backbone"))

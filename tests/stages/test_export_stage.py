@@ -52,7 +52,7 @@ def test_export_stage_writes_checked_files(project):
     out = root / "cache" / "export" / "tiny"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["passed"] and manifest["calibration"] == "corpus+noise"
-    for name in ("student.pt2", "student.onnx", "student.int8.ts"):
+    for name in ("student.pt2", "student.onnx", "student.int8.pte"):
         assert manifest["files"][name]["bytes"] == (out / name).stat().st_size
         assert f"export: {name}" in result.output
     program = torch.export.load(str(out / "student.pt2")).module()  # dynamic batch and length
