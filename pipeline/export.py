@@ -7,6 +7,8 @@ exporter, dynamic batch and length; needs `onnx`, `onnxscript` and `onnxruntime`
 `executorch`), TorchScript (`student.ts`, traced and frozen; deprecated in torch 2.13, not a default) and an int8
 export: an ExecuTorch program (`student.int8.pte`) from PT2E quantisation with torchao's XNNPACK quantiser
 (`int8_method: pt2e`), or TorchScript (`student.int8.ts`) from FX quantisation (`int8_method: dynamic | static`).
+The frame-level graph (`student.frames.pt2`, `export.frames`): front-end + backbone frames for training-length
+windows, (batch, window_samples) -> (batch, steps, dim), through `torch.export` with a dynamic batch.
 Each file is reloaded and compared with the eager model on random audio of the window length, on a longer input
 (the length axis is dynamic) and on calibration audio: max abs error, that error relative to the largest |eager|
 value, and the lowest cosine over rows.
@@ -29,7 +31,7 @@ from torch import nn
 from pipeline import __version__
 from pipeline.config import check
 from pipeline.fingerprint import file_fingerprint
-from pipeline.inference.model import StudentModel
+from pipeline.inference.model import FrameEncoder, StudentModel
 from pipeline.inference.quantize import QUANTIZERS, noise_audio, quantize
 
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -41,6 +43,7 @@ class ExportConfig:
 
     student: str = "demo"
     formats: tuple[Literal["pt2", "torchscript", "onnx", "pte"], ...] = ("pt2", "onnx")
+    frames: bool = True
     quantize: bool = True
     int8_method: str = "pt2e"
     calibration_clips: int = 64
@@ -52,7 +55,8 @@ class ExportConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check(len(self.formats) > 0 or self.quantize, "export.formats", "nothing to export (no formats, no int8)")
+        check(len(self.formats) > 0 or self.quantize or self.frames, "export.formats",
+              "nothing to export (no formats, no frames, no int8)")
         check(len(set(self.formats)) == len(self.formats), "export.formats", f"duplicates in {self.formats}")
         check(self.int8_method in QUANTIZERS, "export.int8_method",
               f"unknown {self.int8_method!r}; valid: {sorted(QUANTIZERS)}")
@@ -209,6 +213,7 @@ FORMATS: dict[str, tuple[str, Callable, Callable[[Path], Runner]]] = {
     "onnx": ("student.onnx", save_onnx, onnx_runner),
     "pte": ("student.pte", save_executorch, executorch_runner),
 }
+FRAMES_FILE = "student.frames.pt2"  # torch.export of FrameEncoder: (batch, window) -> (batch, steps, dim)
 INT8_FILE = "student.int8.ts"
 INT8_PTE_FILE = "student.int8.pte"  # int8_method pt2e: PT2E int8 lowered to XNNPACK, run by ExecuTorch
 
@@ -227,7 +232,10 @@ def runner_for(path: str | Path) -> Runner:
 
 def compare(outputs: list[np.ndarray], references: list[np.ndarray]) -> dict:
     """Max abs error, the same relative to the largest |reference|, and the lowest row cosine."""
-    out, ref = np.concatenate(outputs).astype(np.float64), np.concatenate(references).astype(np.float64)
+    def rows(arrays: list[np.ndarray]) -> np.ndarray:  # frame outputs (batch, steps, dim) count each step as a row
+        return np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays]).astype(np.float64)
+
+    out, ref = rows(outputs), rows(references)
     err = float(np.abs(out - ref).max())
     norms = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)  # fresh students can output ~1e-13
     cos = (out * ref).sum(1) / np.maximum(norms, np.finfo(np.float64).tiny)
@@ -279,6 +287,8 @@ def export_student(model: StudentModel, out_dir: str | Path, cfg: ExportConfig,
         save(encoder, example, out / name, cfg.opset)
         files[name] = {"format": fmt, **checked(out / name, inputs, refs, cfg.min_cosine_fp32,
                                                   cfg.max_rel_error_fp32)}
+    if cfg.frames:
+        files[FRAMES_FILE] = export_frames(encoder, model.window_samples, inputs, cfg, out / FRAMES_FILE)
     if cfg.quantize:
         # noise as well as corpus clips: observer ranges must cover any audio the export is used (and checked) on
         noise = noise_audio(cfg.calibration_clips, model.window_samples, cfg.seed + 2)
@@ -289,6 +299,25 @@ def export_student(model: StudentModel, out_dir: str | Path, cfg: ExportConfig,
         files[name] = {"format": f"{kind}-{cfg.int8_method}",
                        **checked(out / name, inputs, refs, cfg.min_cosine_int8, None)}
     return manifest(model, cfg, files, "corpus+noise" if calibration is not None else "noise")
+
+
+def export_frames(encoder: nn.Module, window: int, inputs: list[np.ndarray], cfg: ExportConfig, path: Path) -> dict:
+    """The frame-level graph (`FrameEncoder`) through `torch.export` for training-length windows (batch dynamic),
+    checked against the eager frames on the window-length check inputs."""
+    frames = FrameEncoder(encoder).eval()
+    windows = [x for x in inputs if x.shape[1] == window]
+    with torch.no_grad():
+        refs = [frames(torch.from_numpy(x)).numpy() for x in windows]
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            example = torch.from_numpy(noise_audio(2, window, cfg.seed + 3))  # two rows: batch stays dynamic
+            program = torch.export.export(frames, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    except Exception as exc:
+        raise ExportError(f"torch.export of the frame graph failed: {str(exc).splitlines()[0]}") from exc
+    torch.export.save(program, str(path))
+    return {"format": "pt2-frames", "steps": int(refs[0].shape[1]),
+            **checked(path, windows, refs, cfg.min_cosine_fp32, cfg.max_rel_error_fp32)}
 
 
 def save_int8(encoder: nn.Module, cfg: ExportConfig, calibration: np.ndarray, example: torch.Tensor,
@@ -312,7 +341,9 @@ def manifest(model: StudentModel, cfg: ExportConfig, files: dict, calibration: s
     return {"student": cfg.student, "student_fingerprint": model.fingerprint, "sample_rate": model.sample_rate,
             "embedding_dim": model.embedding_dim, "window_samples": model.window_samples, "params": model.params,
             "input": "float32 audio (batch, samples) at sample_rate, mono, any length",
-            "output": "float32 (batch, embedding_dim)", "int8_method": cfg.int8_method if cfg.quantize else None,
+            "output": "float32 (batch, embedding_dim)",
+            "frames_output": f"{FRAMES_FILE}: float32 (batch, steps, embedding_dim) for (batch, window_samples) input"
+            if cfg.frames else None, "int8_method": cfg.int8_method if cfg.quantize else None,
             "calibration": calibration if cfg.quantize else None, "opset": cfg.opset,
             "teachers": meta.get("teachers"), "teacher_fingerprints": meta.get("teacher_fingerprints"),
             "corpus_fingerprint": meta.get("corpus_fingerprint"), "torch": torch.__version__,

@@ -44,7 +44,7 @@ def test_manifest_describes_files(exported, trained):
     out, manifest = exported
     model, _ = trained
     assert manifest["passed"]
-    assert set(manifest["files"]) == {"student.pt2", "student.ts", "student.onnx", "student.int8.ts"}
+    assert set(manifest["files"]) == {"student.pt2", "student.ts", "student.onnx", "student.frames.pt2", "student.int8.ts"}
     # this tiny student's 0.5 s window leaves its last map one step long, which export specialises on: the .pt2
     # takes inputs from 8192 samples (two steps) up, and the longer check input was compared
     assert set(manifest["files"]["student.pt2"]["refused_lengths"]) == {WINDOW} and WINDOW < 8192
@@ -134,7 +134,7 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="formats"):
         parse(ExportConfig, {"formats": ["tflite"]}, "export")
     with pytest.raises(ConfigError, match="nothing to export"):
-        parse(ExportConfig, {"formats": [], "quantize": False}, "export")
+        parse(ExportConfig, {"formats": [], "quantize": False, "frames": False}, "export")
     assert parse(ExportConfig, {"formats": ["onnx"]}, "export").formats == ("onnx",)
     with pytest.raises(ConfigError, match="export.opset"):
         parse(ExportConfig, {"opset": 17}, "export")
@@ -218,3 +218,17 @@ def test_pt2e_keeps_the_front_end_float(tmp_path):
     front = [n for n in converted.graph.nodes if under(n, "frontend")]
     assert front and not any(reads_int8(n) for n in front)
     assert any(reads_int8(n) for n in converted.graph.nodes if under(n, "backbone"))
+
+
+def test_frame_graph_export_matches_eager_frames(trained, tmp_path):
+    model, calibration = trained
+    cfg = ExportConfig(student="tiny", formats=(), quantize=False, check_batch=2)
+    manifest = export_student(model, tmp_path, cfg, calibration)
+    entry = manifest["files"]["student.frames.pt2"]
+    assert manifest["passed"] and entry["format"] == "pt2-frames" and entry["min_cosine"] > 0.9999
+    audio = noise_audio(3, WINDOW, seed=11)  # a batch size the export never saw
+    with torch.no_grad():
+        ref = model.frames(torch.from_numpy(audio)).numpy()
+        out = torch.export.load(str(tmp_path / "student.frames.pt2")).module()(torch.from_numpy(audio)).numpy()
+    assert out.shape == ref.shape == (3, entry["steps"], model.embedding_dim)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())

@@ -41,6 +41,20 @@ class AudioEncoder(nn.Module):
         return self.backbone(self.frontend(waveforms))  # log-mels: (batch, mels, frames)
 
 
+class FrameEncoder(nn.Module):
+    """Front-end + backbone frames as one graph: (batch, window_samples) -> (batch, steps, dim), one row per step of
+    the backbone's last feature map (the frame-level export; long audio is covered as pipeline.inference.frames says).
+    Holds the encoder's own front-end and backbone, no copy."""
+
+    def __init__(self, encoder: AudioEncoder):
+        super().__init__()
+        self.frontend, self.backbone = encoder.frontend, encoder.backbone
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings of a batch of training-length windows."""
+        return self.backbone.frames(self.frontend(waveforms))
+
+
 def weighted_mean(rows: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
     """(n, dim) rows averaged with non-negative `weights` (n,) -> (dim,)."""
     w = torch.as_tensor(weights, dtype=rows.dtype, device=rows.device)
@@ -149,7 +163,7 @@ class StudentModel(nn.Module):
     def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, window_samples) at `sample_rate` -> (batch, steps, embedding_dim): one row per time step of the
         backbone's last feature map (pipeline.inference.frames explains how long audio is covered)."""
-        return self.encoder.backbone.frames(self.encoder.frontend(waveforms))
+        return FrameEncoder(self.encoder)(waveforms)
 
     def embed_frames(self, waveform: Wave, sample_rate: int, hop_ms: float | None = None,
                      batch_size: int = 16) -> tuple[Wave, Wave]:
