@@ -11,10 +11,10 @@ import pandas as pd
 
 from pipeline.demo.config import DemoConfig
 from pipeline.demo.instruments import GM_FAMILIES, PITCH_CLASSES
-from pipeline.demo.jobs import STREAMS, corpus_jobs
+from pipeline.demo.jobs import STREAMS, Job, corpus_jobs
 from pipeline.demo.render import render_shards, settings_for, shards
 from pipeline.demo.tags import tags
-from pipeline.demo.tasks import TASKS, task_jobs, task_manifest
+from pipeline.demo.tasks import TASKS, task_events, task_jobs, task_manifest
 
 # label columns: "" where they do not apply to a clip's source; a scene's parts are only in `parts` and `labels`
 CORPUS_COLUMNS = ("path", "clip_id", "source", "family", "program", "pitch", "pitch_class", "kit", "kit_piece",
@@ -76,23 +76,34 @@ def build_demo_corpus(cfg: DemoConfig, out: str | Path) -> Path:
     return out / "manifest.csv"
 
 
+def _write_task(rows: list[dict], jobs: list[Job], task: str, folder: Path) -> dict:
+    """Write a rendered task's manifest.csv (and events.csv); its entry in the index tasks.json."""
+    manifest = task_manifest(rows, jobs, task)
+    manifest.to_csv(folder / "manifest.csv", index=False)
+    entry = {"manifest": f"{task}/manifest.csv", "clips": len(manifest), "classes": int(manifest["label"].nunique()),
+             "groups": int(manifest["group"].nunique())}
+    if TASKS[task].events:
+        events = task_events(rows, jobs)
+        events.to_csv(folder / "events.csv", index=False)
+        entry.update(events=f"{task}/events.csv", classes=int(events["label"].nunique()), annotations=len(events))
+    return entry
+
+
 def build_tasks(cfg: DemoConfig, out: str | Path) -> dict[str, Path]:
-    """Render the held-out tasks into `out/<task>/` (audio/ + manifest.csv); task -> manifest."""
+    """Render the held-out tasks into `out/<task>/` (audio/ + manifest.csv, and events.csv for the detection
+    task); task -> manifest."""
     out = Path(out)
     partial = _start(out, "tasks.json")
     settings = settings_for(cfg)
-    jobs = {task: task_jobs(cfg, task) for task in TASKS if cfg.count("task_clips")}
+    jobs = {task: listed for task in TASKS if (listed := task_jobs(cfg, task))}
     shard_list = []
     for task, task_list in jobs.items():
         snr = (cfg.task_snr_db, cfg.task_snr_db) if task == "spoken_word_noise" else settings.snr_db
         shard_list += shards(replace(settings, snr_db=snr), task_list, partial / task)
     rows, index = render_shards(shard_list, cfg.workers), {}
     for task, task_list in jobs.items():
-        manifest = task_manifest(rows[:len(task_list)], task_list, task)
+        index[task] = _write_task(rows[:len(task_list)], task_list, task, partial / task)
         rows = rows[len(task_list):]
-        manifest.to_csv(partial / task / "manifest.csv", index=False)
-        index[task] = {"manifest": f"{task}/manifest.csv", "clips": len(manifest),
-                       "classes": int(manifest["label"].nunique()), "groups": int(manifest["group"].nunique())}
     # in TASKS order (not sorted): the report lists the tasks as the index does
     (partial / "tasks.json").write_text(json.dumps(index, indent=2) + "\n")
     _publish(partial, out)

@@ -22,6 +22,8 @@ class DemoConfig:
     n_sentences: int = 700
     n_scenes: int = 800
     n_task_clips: int = 320
+    n_detection_clips: int = 24
+    detection_seconds: float = 10.0
     sample_rate: int = 32000
     clip_seconds: tuple[float, float] = (2.0, 4.0)
     snr_db: tuple[float, float] = (-5.0, 20.0)
@@ -33,7 +35,7 @@ class DemoConfig:
     def __post_init__(self):
         check(self.seed >= 0, "demo.seed", f"must be >= 0, got {self.seed}")
         check(0 < self.scale <= 100, "demo.scale", f"must be in (0, 100], got {self.scale}")
-        for name in CORPUS_COUNTS + ("n_task_clips",):
+        for name in CORPUS_COUNTS + ("n_task_clips", "n_detection_clips"):
             check(getattr(self, name) >= 0, f"demo.{name}", f"must be >= 0, got {getattr(self, name)}")
         check(sum(getattr(self, name) for name in CORPUS_COUNTS) > 0, "demo", "the corpus needs at least one clip")
         check(8000 <= self.sample_rate <= 96000, "demo.sample_rate",
@@ -41,6 +43,8 @@ class DemoConfig:
         lo, hi = self.clip_seconds
         check(1.0 <= lo <= hi <= 30.0, "demo.clip_seconds",
               f"must be [lo, hi] with 1 <= lo <= hi <= 30, got {[lo, hi]}")
+        check(2.0 <= self.detection_seconds <= 60.0, "demo.detection_seconds",
+              f"must be in [2, 60] s, got {self.detection_seconds}")
         check(self.snr_db[0] <= self.snr_db[1], "demo.snr_db",
               f"must be [lo, hi] with lo <= hi, got {list(self.snr_db)}")
         check(-30 <= self.task_snr_db <= 60, "demo.task_snr_db",

@@ -12,7 +12,7 @@ from pipeline.demo.config import DemoConfig
 STREAMS = {"instrument": 1, "speech": 2, "noisy_speech": 3, "split": 4, "percussion": 5, "events": 6,
            "scenes": 8, "sentences": 9,
            "sound_event": 11, "instrument_family": 12, "language_id": 13, "spoken_word_noise": 14, "drum_piece": 15,
-           "pitch": 16, "speaker": 17,
+           "pitch": 16, "speaker": 17, "sound_event_detection": 18,
            "sound_event_family": 21, "drum_piece_family": 25, "speaker_family": 27}
 # corpus source -> its count in DemoConfig (`n_<count>`)
 SOURCE_COUNTS = {"instrument": "instrument", "speech": "speech", "noisy_speech": "noisy", "percussion": "percussion",

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from pipeline.demo.clips import PITCH_TASK_FAMILIES, Clip, instrument_clip, pitch_clip, speech_clip, with_background
 from pipeline.demo.config import DemoConfig
+from pipeline.demo.detection import detection_scene
 from pipeline.demo.events import event_clip
 from pipeline.demo.instruments import GM_FAMILIES
 from pipeline.demo.jobs import Job
@@ -35,6 +36,7 @@ class RenderSettings:
     snr_db: tuple[float, float]
     corpus_variants: tuple[str, ...]  # espeak voice variants (speakers) of the corpus
     heldout_variants: tuple[str, ...]  # variants only the tasks use
+    detection_seconds: float  # length of a detection scene
 
     def variants_for(self, job: Job) -> tuple[str, ...]:
         """The voice variants a job may speak with."""
@@ -44,7 +46,7 @@ class RenderSettings:
 def settings_for(cfg: DemoConfig) -> RenderSettings:
     """Render settings of `cfg`, with voices split by whole variant families into corpus and held-out."""
     corpus, heldout = split_variants(variants(), cfg.heldout_voices, cfg.seed)
-    return RenderSettings(cfg.sample_rate, cfg.clip_seconds, cfg.snr_db, corpus, heldout)
+    return RenderSettings(cfg.sample_rate, cfg.clip_seconds, cfg.snr_db, corpus, heldout, cfg.detection_seconds)
 
 
 def _style(job: Job) -> np.random.Generator | None:
@@ -85,7 +87,11 @@ def _speaker(job: Job, s: RenderSettings, rng: np.random.Generator) -> Clip:
     return speaker_clip(rng, variant, _style(job), s.clip_seconds, s.sample_rate)
 
 
-# source -> (job, settings, the job's generator) -> Clip; "pitch" and "speaker" render task clips only
+def _detection(job: Job, s: RenderSettings, rng: np.random.Generator) -> Clip:
+    return detection_scene(rng, s.detection_seconds, s.sample_rate, s.variants_for(job))
+
+
+# source -> (job, settings, the job's generator) -> Clip; "pitch", "speaker" and "detection" render task clips only
 SOURCES: dict[str, Callable[[Job, RenderSettings, np.random.Generator], Clip]] = {
     "instrument": _instrument,
     "speech": _speech,
@@ -96,6 +102,7 @@ SOURCES: dict[str, Callable[[Job, RenderSettings, np.random.Generator], Clip]] =
     "scenes": _scenes,
     "pitch": _pitch,
     "speaker": _speaker,
+    "detection": _detection,
 }
 
 

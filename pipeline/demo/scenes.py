@@ -50,8 +50,8 @@ def scene_clip(rng: np.random.Generator, seconds: tuple[float, float], sample_ra
     mix, part_tags = np.zeros(n), []
     for kind in kinds:
         part = PARTS[kind](rng, (1.0, n / sample_rate), sample_rate, speakers)
-        gain = 10.0 ** (float(rng.uniform(*LEVELS_DB)) / 20.0) / _loudness(part.audio, sample_rate)
-        mix += gain * _placed(rng, part.audio, n)
+        gain = 10.0 ** (float(rng.uniform(*LEVELS_DB)) / 20.0) / loudness(part.audio, sample_rate)
+        mix += gain * placed(rng, part.audio, n)
         part_tags.append(tags(kind, part.labels))
     if not audible(mix):
         raise RuntimeError(f"silent scene of {kinds}")
@@ -59,15 +59,25 @@ def scene_clip(rng: np.random.Generator, seconds: tuple[float, float], sample_ra
     return Clip(at_peak(mix, rng), labels, (0, n))
 
 
-def _loudness(audio: np.ndarray, rate: int) -> float:
-    """RMS over the 50 ms frames within 30 dB of the loudest: a sound's level while it sounds (sparse hits too)."""
+def frame_power(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Mean power of each whole 50 ms frame of `audio` (a trailing partial frame left out), (frames,) float64."""
     size = max(int(FRAME_SECONDS * rate), 1)
     frames = audio[:len(audio) // size * size].astype(np.float64).reshape(-1, size)
-    power = np.mean(frames ** 2, axis=1)
-    return float(np.sqrt(np.mean(power[power >= power.max() * ACTIVE_BELOW_PEAK]))) + 1e-9
+    return np.mean(frames ** 2, axis=1)
 
 
-def _placed(rng: np.random.Generator, audio: np.ndarray, n: int) -> np.ndarray:
+def sounding(power: np.ndarray) -> np.ndarray:
+    """(frames,) bool: the frames of `frame_power` within 30 dB of the loudest, where a sound sounds."""
+    return power >= power.max() * ACTIVE_BELOW_PEAK
+
+
+def loudness(audio: np.ndarray, rate: int) -> float:
+    """RMS over the 50 ms frames within 30 dB of the loudest: a sound's level while it sounds (sparse hits too)."""
+    power = frame_power(audio, rate)
+    return float(np.sqrt(np.mean(power[sounding(power)]))) + 1e-9
+
+
+def placed(rng: np.random.Generator, audio: np.ndarray, n: int) -> np.ndarray:
     """`audio` in a clip of n samples: at a random onset if shorter, a random n-sample crop if longer, (n,)."""
     out = np.zeros(n)
     if len(audio) >= n:

@@ -52,14 +52,21 @@ class TeacherEmbedder:
 
 
 class StudentEmbedder:
-    """A student (log-mels -> embedding, optionally with its projection head) behind its log-mel front-end."""
+    """A student (log-mels -> embedding, optionally with its projection head) behind its log-mel front-end.
 
-    def __init__(self, name: str, student: nn.Module, logmel: LogMelConfig, embed_dim: int | None = None):
+    With `window` (its training length in samples) and a student that keeps time in its last feature map, it also
+    gives frame embeddings (`frame_window` is then that window; None otherwise), which detection tasks use.
+    """
+
+    def __init__(self, name: str, student: nn.Module, logmel: LogMelConfig, embed_dim: int | None = None,
+                 window: int | None = None):
         self.name, self.student = name, student.eval()
         self.frontend = LogMel(logmel)
         self.sample_rate = logmel.sample_rate
         self.embed_dim = int(embed_dim if embed_dim is not None else student.embed_dim)
         self.fingerprint = weights_fingerprint(student.state_dict(), dataclasses.asdict(logmel))
+        self.frame_window = window if window is not None and gives_frames(self.student, self.frontend, window) \
+            else None
 
     def to(self, device: str | torch.device) -> "StudentEmbedder":
         """Move the student and its front-end to `device`."""
@@ -70,3 +77,20 @@ class StudentEmbedder:
     def embed_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Student embeddings of the windows' log-mels (the student sees padding as it did in training)."""
         return self.student(self.frontend(waveforms))
+
+    def embed_frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, frame_window) -> (batch, steps, embed_dim): one embedding per time step of each window."""
+        return self.student.frames(self.frontend(waveforms))
+
+
+def gives_frames(student: nn.Module, frontend: LogMel, window: int) -> bool:
+    """Whether `student` gives frame embeddings of a `window`-sample input (students without a time axis in their
+    last feature map, or whose pooling has no per-step meaning, refuse)."""
+    if not callable(getattr(student, "frames", None)):
+        return False
+    try:
+        with torch.inference_mode():
+            student.frames(frontend(torch.zeros(1, window)))
+    except (NotImplementedError, ValueError):
+        return False
+    return True

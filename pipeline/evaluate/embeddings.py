@@ -1,7 +1,8 @@
 """Clip embeddings of a task for one model, computed once and cached in a small Zarr v3 store.
 
 A store lives at `<cache_dir>/<task>/<model>-<key>.zarr`, where the key hashes the model fingerprint,
-the task fingerprint, the sample rate and the window length, so a changed model or task gets a new store.
+the task fingerprint, the sample rate and how rows are embedded (the window length; for a detection task's
+segments, pipeline/evaluate/segment_embeddings.py's setting), so a changed model or task gets a new store.
 Arrays, aligned with the task's rows:
     embedding  (n, dim)  float32  mean of the clip's window embeddings (0 where invalid)
     valid      (n,)      bool     False where every window of the clip gave NaN/Inf
@@ -12,8 +13,9 @@ import hashlib
 import json
 import re
 import shutil
+from functools import partial
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -43,9 +45,11 @@ class Embedder(Protocol):
         ...
 
 
-def cache_path(cache_dir: str | Path, task: Task, embedder: Embedder, window_seconds: float) -> Path:
-    """Where the embeddings of `task` under `embedder` are (or will be) stored."""
-    key = json.dumps([embedder.fingerprint, task.fingerprint, int(embedder.sample_rate), float(window_seconds)])
+def cache_path(cache_dir: str | Path, task: Task, embedder: Embedder, setting: float | list) -> Path:
+    """Where the embeddings of `task` under `embedder` are (or will be) stored; `setting` is how rows are embedded
+    (a clip task: the window length in seconds)."""
+    setting = float(setting) if isinstance(setting, (int, float)) else setting
+    key = json.dumps([embedder.fingerprint, task.fingerprint, int(embedder.sample_rate), setting])
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", embedder.name)
     return Path(cache_dir) / task.name / f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.zarr"
 
@@ -57,9 +61,17 @@ def task_embeddings(task: Task, embedder: Embedder, cache_dir: str | Path, windo
     attrs = {"model": embedder.name, "model_fingerprint": embedder.fingerprint, "task": task.name,
              "task_fingerprint": task.fingerprint, "sample_rate": int(embedder.sample_rate),
              "window_seconds": float(window_seconds), "n_clips": task.n_clips, "dim": int(embedder.embed_dim)}
+    compute = partial(compute_embeddings, task, embedder, window_seconds, batch_size, device)
+    return cached_embeddings(path, attrs, compute)
+
+
+def cached_embeddings(path: Path, attrs: dict,
+                      compute: Callable[[], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(n, dim) float32 rows of the store at `path` when complete and matching `attrs`, else `compute()`d
+    (embedding, valid) written there first; NaN rows where invalid."""
     cached = read_cache(path, attrs)
     if cached is None:
-        embedding, valid = compute_embeddings(task, embedder, window_seconds, batch_size, device)
+        embedding, valid = compute()
         write_cache(path, embedding, valid, attrs)
     else:
         embedding, valid = cached

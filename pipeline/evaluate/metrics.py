@@ -1,4 +1,8 @@
-"""Scores of a probe's class scores against true labels: accuracy and macro mean average precision."""
+"""Scores of a probe's class scores against true labels: accuracy, macro mean average precision and micro F1.
+
+Multi-label class scores are probabilities (every probe gives them for multi-label tasks), so F1 detects a class
+where its probability reaches F1_THRESHOLD; mAP, which only ranks scores, would read logits the same way.
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -30,7 +34,22 @@ def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean([average_precision(labels[:, c] > 0, scores[:, c]) for c in present]))
 
 
+F1_THRESHOLD = 0.5  # probability at which a class counts as detected
+
+
+def micro_f1(labels: np.ndarray, scores: np.ndarray) -> float:
+    """F1 over every (row, class) cell: 2 TP / (2 TP + FP + FN), a class detected where its probability in
+    `scores` (n, classes) reaches F1_THRESHOLD; labels (n, classes) 0/1. On a detection task's segments this is
+    the segment-based F1 of the DCASE metrics."""
+    truth, detected = labels > 0, scores >= F1_THRESHOLD
+    cells = int(truth.sum() + detected.sum())
+    if cells == 0:
+        raise ValueError("micro F1 is undefined: no positive label and no detection in these rows")
+    return float(2 * np.sum(truth & detected) / cells)
+
+
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "accuracy": accuracy,
     "map": mean_average_precision,
+    "micro_f1": micro_f1,
 }

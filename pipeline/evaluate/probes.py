@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from threadpoolctl import threadpool_limits
@@ -144,8 +145,9 @@ class TorchProbe:
         return self
 
     def scores(self, x: np.ndarray) -> np.ndarray:
-        """(n, classes) logits of the fitted network."""
-        return self._predict(self.net, x)
+        """(n, classes) scores of the fitted network: class probabilities when multi-label, else logits."""
+        logits = self._predict(self.net, x)
+        return expit(logits) if self.multilabel else logits
 
     def _build(self, dim: int) -> nn.Module:
         if self.hidden == 0:

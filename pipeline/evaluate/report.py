@@ -3,9 +3,10 @@
 retention  = 100 * average(model) / average(teacher it was distilled from)
 gap closed = 100 * (average(model) - average(baseline)) / (average(teacher) - average(baseline))
 Both are computed only for rows that name a `teacher` (a student of several teachers names the `best-teacher`
-row: per task, the best of the teachers probed). Scores are fractions in the numeric table (results.csv,
-metrics.json) and percentages in the printed table (report.md), which ends with the check of each fused student
-(pipeline/evaluate/fusion.py).
+row: per task, the best of the teachers probed). The average is over every task, detection tasks included; a
+student's `-windows` row, probed on detection tasks alone, has none. Scores are fractions in the numeric table
+(results.csv, metrics.json) and percentages in the printed table (report.md), which says how each row embedded the
+detection tasks' segments and ends with the check of each fused student (pipeline/evaluate/fusion.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from pipeline.evaluate.fusion import check_markdown, checks_table, fusion_checks, with_best_teacher
-from pipeline.evaluate.paired import versus_markdown
+from pipeline.evaluate.paired import fmt, task_difference, verdict, versus_markdown
 from pipeline.evaluate.rows import ModelRow, task_names
 
 
@@ -144,7 +145,7 @@ def plot_scores(df: pd.DataFrame, path: Path) -> None:
 
 def plot_size(ax, df: pd.DataFrame) -> None:
     """Average score against parameters (log x, ticks as 400k / 4.7M); baselines without parameters as lines."""
-    df = df[df["kind"] != "best_teacher"]  # a row of several teachers has no one size
+    df = df[(df["kind"] != "best_teacher") & np.isfinite(df["average"].astype(float))]  # one size, one average
     has_size = df["params"].notna() & (df["params"].astype(float) > 0)
     sized = df[has_size]
     x, y = sized["params"].astype(float).to_numpy(), 100 * sized["average"].to_numpy(dtype=float)
@@ -198,6 +199,30 @@ def plot_data(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"scores.csv": scores, "size.csv": size}
 
 
+SEGMENT_MODES = {"frames": "one pass over each clip (frame embeddings, pooled per segment)",
+                 "windows": "a window centred on each segment (evaluate.detection.window_seconds), as a clip"}
+
+
+def segments_markdown(rows: list[ModelRow]) -> str:
+    """report.md section on detection tasks: how each row embedded the segments, and each distilled student's one
+    pass against its sliding-window row, paired by fold ('' without detection tasks)."""
+    tasks = list(dict.fromkeys(t for r in rows for t in r.segments))
+    if not tasks:
+        return ""
+    lines = [f"## Detection tasks ({', '.join(tasks)}): one pass against sliding windows", ""]
+    for mode, how in SEGMENT_MODES.items():
+        names = [r.model for r in rows if mode in r.segments.values()]
+        lines.append(f"- {how}: {', '.join(names) or '-'}")
+    by_name = {r.model: r for r in rows}
+    for sliding in (r for r in rows if r.kind == "student_windows"):
+        one_pass = by_name.get(sliding.model.removesuffix("-windows"))
+        for task in tasks if one_pass is not None else ():
+            diff = task_difference(one_pass, sliding, task)
+            lines.append(f"- {task}: {one_pass.model} (one pass) minus {sliding.model}: {fmt(diff)} points "
+                         f"({verdict(diff)}; mean ± 95% CI over the (seed, fold) differences)")
+    return "\n".join(lines + [""])
+
+
 def write_report(rows: list[ModelRow], out_dir: str | Path, baseline: str | None = "logmel") -> str:
     """Write results.csv, metrics.json, report.md, scores.png, plots/*.csv (and fusion.csv when a fused student was
     probed beside two or more teachers); return report.md's text."""
@@ -207,8 +232,8 @@ def write_report(rows: list[ModelRow], out_dir: str | Path, baseline: str | None
     df = results_table(rows, baseline)
     checks = fusion_checks(rows)
     versus = versus_markdown(rows, task_names(rows))
-    text = markdown(display_table(df)) + ("\n" + versus if versus else "") + "".join("\n" + check_markdown(c)
-                                                                                      for c in checks)
+    text = markdown(display_table(df)) + "".join("\n" + part for part in (segments_markdown(rows), versus) if part) \
+        + "".join("\n" + check_markdown(c) for c in checks)
     df.to_csv(out / "results.csv", index=False)
     if checks:
         checks_table(checks).to_csv(out / "fusion.csv", index=False)

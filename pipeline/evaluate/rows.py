@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KINDS = ("teacher", "best_teacher", "student", "student_projected", "supervised", "untrained", "baseline")
+KINDS = ("teacher", "best_teacher", "student", "student_projected", "student_windows", "supervised", "untrained",
+         "baseline")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ModelRow:
     distilled_from: tuple[str, ...] = ()  # a distilled student's teachers (two or more: a fused student)
     folds: dict[str, np.ndarray] = field(default_factory=dict, compare=False)  # task -> (seeds, folds) scores
     ranks: dict[str, float] = field(default_factory=dict, compare=False)  # task -> effective rank of its embeddings
+    segments: dict[str, str] = field(default_factory=dict)  # detection task -> "frames" (one pass) or "windows"
 
     def __post_init__(self):
         if self.kind not in KINDS:

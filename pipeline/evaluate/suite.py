@@ -1,5 +1,10 @@
 """The side-by-side evaluation: teachers, distilled students (own and projected embeddings), supervised and
-untrained students of the same architecture, and the log-mel baseline, probed on the same tasks."""
+untrained students of the same architecture, and the log-mel baseline, probed on the same tasks.
+
+On detection tasks, students with frame embeddings embed each clip in one pass; every other row embeds a window
+centred on each segment (pipeline/evaluate/segment_embeddings.py), and each distilled student is also probed that
+way, as the row `<name>-windows` (detection tasks only), so the report sets one pass against sliding windows.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,11 +17,13 @@ from torch import nn
 
 from pipeline.config import check
 from pipeline.evaluate.benchmark import evaluate_embedder
+from pipeline.evaluate.detection import DetectionConfig, load_detection_task
 from pipeline.evaluate.embedders import LogMelStats, StudentEmbedder, TeacherEmbedder
 from pipeline.evaluate.embeddings import Embedder
 from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.fusion import BEST
 from pipeline.evaluate.rows import ModelRow
+from pipeline.evaluate.segment_embeddings import segment_mode
 from pipeline.evaluate.tasks import Task, TaskConfig, demo_tasks, load_task
 from pipeline.inference.checkpoint import read_checkpoint
 from pipeline.inference.model import StudentModel
@@ -43,6 +50,7 @@ class EvaluateConfig:
     n_folds: int = 5
     untrained_seed: int = 0
     probe: ProbeConfig = ProbeConfig()
+    detection: DetectionConfig = DetectionConfig()
 
     def __post_init__(self):
         check(len(self.teachers) >= 1, "evaluate.teachers", "needs at least one teacher (retention is relative)")
@@ -71,6 +79,7 @@ class Candidate:
     macs: int | None = None
     teacher: str | None = None
     distilled_from: tuple[str, ...] = ()
+    detection_only: bool = False  # probed on detection tasks alone (a student's sliding-window row)
 
 
 def load_tasks(cfg: EvaluateConfig, paths: EvaluatePaths) -> list[Task]:
@@ -78,7 +87,8 @@ def load_tasks(cfg: EvaluateConfig, paths: EvaluatePaths) -> list[Task]:
     if cfg.builtin_tasks and paths.tasks is None:
         raise ValueError("evaluate.builtin_tasks is true but no folder of built-in tasks was given (--tasks)")
     configs = list(demo_tasks(paths.tasks, cfg.n_folds)) if cfg.builtin_tasks else []
-    return [load_task(c) for c in configs + list(cfg.tasks)]
+    return [load_detection_task(c, cfg.detection.segment_seconds) if c.events else load_task(c)
+            for c in configs + list(cfg.tasks)]
 
 
 class Projected(nn.Module):
@@ -91,6 +101,11 @@ class Projected(nn.Module):
 
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
         return self.model.project_embedding(self.backbone(logmels))  # every teacher's head, side by side
+
+    def frames(self, logmels: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, out_dim): the projection of each frame embedding."""
+        steps = self.backbone.frames(logmels)  # (batch, steps, embed_dim)
+        return self.model.project_embedding(steps.flatten(0, 1)).unflatten(0, steps.shape[:2])
 
 
 def reference_teacher(cfg: EvaluateConfig, teachers: list[str]) -> str:
@@ -108,12 +123,17 @@ def student_candidates(cfg: EvaluateConfig, folder: Path, kind: str, ckpt=None) 
     ckpt, name = ckpt or read_checkpoint(folder), folder.name
     model = StudentModel.from_checkpoint(ckpt)
     params, macs = model.params, ckpt.metrics.get("macs_10s")
-    frontend = ckpt.config.frontend
+    frontend, window = ckpt.config.frontend, ckpt.config.window_samples
     teachers = tuple(model.teachers) if kind == "student" else ()
     ref = reference_teacher(cfg, list(teachers))
-    yield Candidate(StudentEmbedder(name, model.encoder.backbone, frontend), kind, params, macs, ref, teachers)
+    own = StudentEmbedder(name, model.encoder.backbone, frontend, window=window)
+    yield Candidate(own, kind, params, macs, ref, teachers)
+    if kind == "student" and cfg.detection.sliding_students and own.frame_window is not None:
+        sliding = StudentEmbedder(f"{name}-windows", model.encoder.backbone, frontend)  # no window: no frames
+        yield Candidate(sliding, "student_windows", params, None, None, teachers, detection_only=True)
     if kind == "student" and cfg.projected:
-        proj = StudentEmbedder(f"{name}-projected", Projected(model), frontend, embed_dim=ckpt.config.out_dim)
+        proj = StudentEmbedder(f"{name}-projected", Projected(model), frontend, embed_dim=ckpt.config.out_dim,
+                               window=window)
         yield Candidate(proj, "student_projected", params, macs, ref)
 
 
@@ -122,8 +142,8 @@ def untrained_candidate(cfg: EvaluateConfig, folder: Path, teacher: str, ckpt=No
     ckpt, name = ckpt or read_checkpoint(folder), folder.name
     torch.manual_seed(cfg.untrained_seed)
     net = build_student(ckpt.config.student, ckpt.config.student_options).eval()
-    return Candidate(StudentEmbedder(f"{name}-untrained", net, ckpt.config.frontend), "untrained",
-                     count_params(net), ckpt.metrics.get("macs_10s"), teacher)
+    embedder = StudentEmbedder(f"{name}-untrained", net, ckpt.config.frontend, window=ckpt.config.window_samples)
+    return Candidate(embedder, "untrained", count_params(net), ckpt.metrics.get("macs_10s"), teacher)
 
 
 def distilled_candidates(cfg: EvaluateConfig, students: Path) -> Iterator[Candidate]:
@@ -157,14 +177,19 @@ def candidates(cfg: EvaluateConfig, students: Path, sample_rate: int) -> Iterato
 def run_suite(cfg: EvaluateConfig, paths: EvaluatePaths, sample_rate: int, log=print) -> list[ModelRow]:
     """Probe every candidate on every task; returns one report row per model."""
     tasks = load_tasks(cfg, paths)
+    detection = [t for t in tasks if t.segments is not None]
     rows = []
     for cand in candidates(cfg, Path(paths.students), sample_rate):
-        results, ranks = evaluate_embedder(cand.embedder, tasks, cfg.probe, paths.embeddings, cfg.window_seconds,
-                                           cfg.batch_size)
+        probed = detection if cand.detection_only else tasks
+        if not probed:
+            continue
+        results, ranks = evaluate_embedder(cand.embedder, probed, cfg.probe, paths.embeddings, cfg.window_seconds,
+                                           cfg.batch_size, segment_window_seconds=cfg.detection.window_seconds)
         scores = {task: res.summary() for task, res in results.items()}
         rank = float(np.mean(list(ranks.values()))) if ranks else None
         log(f"evaluate: {cand.embedder.name:<24} " + "  ".join(f"{t}={m * 100:.1f}" for t, (m, _) in scores.items())
             + (f"  rank={rank:.1f}" if rank is not None else ""))
+        modes = {t.name: segment_mode(cand.embedder) for t in detection}
         rows.append(ModelRow(cand.embedder.name, cand.kind, scores, cand.params, cand.macs, cand.teacher, rank,
-                             cand.distilled_from, {task: res.scores for task, res in results.items()}, ranks))
+                             cand.distilled_from, {task: res.scores for task, res in results.items()}, ranks, modes))
     return rows

@@ -5,8 +5,10 @@ Formats (`TaskConfig.format`, "auto" picks one from what `path` is):
     manifest  CSV/Parquet with `path` (relative to the manifest's folder, or `root`) and `label` or `labels`,
               optional `fold`, `split` and `group` columns.
     esc50     the ESC-50 release: `path/meta/esc50.csv` (filename, fold, target, category) and `path/audio/`.
-Labels: with metric `accuracy` each row has exactly one class; with metric `map` the label cell is a
+Labels: with metric `accuracy` each row has exactly one class; with metric `map` or `micro_f1` the label cell is a
 `label_separator`-joined list of classes (possibly empty) and labels become a multi-hot matrix.
+Detection tasks (`TaskConfig.events`: timed annotations of the clips) are probed per clip segment instead: see
+pipeline/evaluate/detection.py.
 Given folds: a `fold` column gives the test fold of each row; without one, a `split` column gives a single
 train/test split (rows whose split is "test" are fold 0, every other row is fold -1 = always train).
 """
@@ -24,7 +26,7 @@ import pandas as pd
 from pipeline.config import check
 from pipeline.prepare import AUDIO_EXTENSIONS, read_input_manifest
 
-Metric = Literal["accuracy", "map"]
+Metric = Literal["accuracy", "map", "micro_f1"]
 SplitProtocol = Literal["folds", "kfold", "group_kfold"]
 TaskFormat = Literal["auto", "folder", "manifest", "esc50"]
 ESC50_META = Path("meta") / "esc50.csv"
@@ -46,17 +48,21 @@ class TaskConfig:
     format: TaskFormat = "auto"
     root: str | None = None
     label_separator: str = ","
+    events: str | None = None  # CSV of timed events (path, onset, offset, label): a detection task, probed per segment
 
     def __post_init__(self):
         check(bool(self.name) and "/" not in self.name, "task.name", f"must be a non-empty name without '/', "
               f"got {self.name!r}")
         check(self.n_folds >= 2, f"task.{self.name}.n_folds", f"must be >= 2, got {self.n_folds}")
         check(bool(self.label_separator), f"task.{self.name}.label_separator", "must not be empty")
+        check(self.events is None or self.metric != "accuracy", f"task.{self.name}.metric",
+              "a detection task (events) is multi-label: use micro_f1 or map")
 
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """A loaded task: audio paths, labels, groups and given folds, all aligned by row."""
+    """A loaded task: audio paths, labels, groups and given folds, all aligned by row. A row is a clip, or in a
+    detection task a segment of one (`segments` gives where it lies in its file)."""
 
     name: str
     source: str
@@ -70,10 +76,11 @@ class Task:
     groups: np.ndarray | None  # (n,) str, e.g. speaker or instrument
     folds: np.ndarray | None  # (n,) int64 given test fold; -1 = always train
     fingerprint: str
+    segments: np.ndarray | None = None  # (n, 2) float64 start and end (s) of each row in its file; None: whole clips
 
     @property
     def n_clips(self) -> int:
-        """Number of labelled clips."""
+        """Number of labelled rows (clips, or clip segments in a detection task)."""
         return len(self.paths)
 
     @property
@@ -83,8 +90,9 @@ class Task:
 
     @property
     def grouped(self) -> bool:
-        """Whether splits (test and inner validation) must keep each group on one side."""
-        return self.protocol == "group_kfold"
+        """Whether splits (test and inner validation) must keep each group on one side (always for segments: a
+        clip's segments stay together)."""
+        return self.protocol == "group_kfold" or self.segments is not None
 
 
 def load_task(cfg: TaskConfig) -> Task:
@@ -243,10 +251,17 @@ def _fingerprint(ids: pd.Series, paths: np.ndarray, classes: tuple[str, ...], la
 
 def demo_tasks(root: str, n_folds: int = 5) -> tuple[TaskConfig, ...]:
     """The built-in demo tasks under `root` (`paths.tasks`), as its index `tasks.json` lists them (in that order),
-    each probed by grouped k-fold (the groups the demo build wrote: programs, voices, sessions...)."""
+    each probed by grouped k-fold (the groups the demo build wrote: programs, voices, sessions, scenes...)."""
     index = Path(root) / "tasks.json"
     if not index.is_file():
         raise TaskError(f"built-in task index {index} not found: build the tasks with `ssondo demo-corpus`")
     entries = json.loads(index.read_text())
-    return tuple(TaskConfig(name=name, path=str(Path(root) / entry["manifest"]), protocol="group_kfold",
-                            n_folds=n_folds) for name, entry in entries.items())
+    return tuple(_demo_task(Path(root), name, entry, n_folds) for name, entry in entries.items())
+
+
+def _demo_task(root: Path, name: str, entry: dict, n_folds: int) -> TaskConfig:
+    """One entry of the index; one with `events` is a detection task, scored by segment-based micro F1."""
+    if "events" in entry:
+        return TaskConfig(name=name, path=str(root / entry["manifest"]), metric="micro_f1", protocol="group_kfold",
+                          n_folds=n_folds, events=str(root / entry["events"]))
+    return TaskConfig(name=name, path=str(root / entry["manifest"]), protocol="group_kfold", n_folds=n_folds)

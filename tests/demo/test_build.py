@@ -1,5 +1,6 @@
 """A tiny demo build: byte-identical rebuilds, valid manifests, and tasks disjoint from the corpus."""
 import hashlib
+import json
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -24,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny(root: Path, **overrides) -> DemoConfig:
-    """A build of a few dozen corpus clips and 3 clips per task class."""
-    return replace(DemoConfig(n_task_clips=24, workers=2, **COUNTS), **overrides)
+    """A build of a few dozen corpus clips, 3 clips per task class and 10 short detection scenes."""
+    return replace(DemoConfig(n_task_clips=24, n_detection_clips=10, detection_seconds=3.0, workers=2, **COUNTS),
+                   **overrides)
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -100,7 +102,8 @@ def test_tasks_are_balanced_grouped_and_disjoint_from_corpus(built):
         assert set(df["clip_id"]).isdisjoint(corpus["clip_id"])
         assert all((path.parent / p).is_file() for p in df["path"])
         assert sample_hashes(path.parent, df).isdisjoint(corpus_audio)
-        assert df["label"].value_counts().to_dict() == {c: 3 for c in TASKS[task].classes}
+        if not TASKS[task].events:
+            assert df["label"].value_counts().to_dict() == {c: 3 for c in TASKS[task].classes}
     for task in ("language_id", "spoken_word_noise"):
         assert set(read(tasks[task])["group"]).isdisjoint(corpus_variants)
     for task in ("sound_event", "drum_piece", "instrument_family"):
@@ -112,7 +115,24 @@ def test_tasks_are_balanced_grouped_and_disjoint_from_corpus(built):
         assert (df.groupby("group")["label"].nunique() > 1).all()
 
 
+def test_detection_task_writes_its_events(built):
+    _, _, tasks = built
+    folder = tasks["sound_event_detection"].parent
+    manifest, events = read(folder / "manifest.csv"), read(folder / "events.csv")
+    assert tuple(events.columns) == ("path", "onset", "offset", "label") and len(manifest) == 10
+    assert set(events["path"]) <= set(manifest["path"]) and set(events["label"]) <= set(TASKS[
+        "sound_event_detection"].classes)
+    assert (events["onset"].astype(float) < events["offset"].astype(float)).all()
+    assert events["offset"].astype(float).max() <= 3.0 and manifest["group"].is_unique
+    for path, label in zip(manifest["path"], manifest["label"]):  # a scene's label: the classes it holds
+        assert label == ",".join(sorted(set(events.loc[events["path"] == path, "label"])))
+        assert sf.info(folder / path).duration == pytest.approx(3.0)
+    index = json.loads((folder.parent / "tasks.json").read_text())["sound_event_detection"]
+    assert index["events"] == "sound_event_detection/events.csv" and index["annotations"] == len(events)
+
+
 def test_evaluate_reads_the_tasks_and_keeps_groups_out_of_train(built):
+    from pipeline.evaluate.detection import load_detection_task
     from pipeline.evaluate.splits import group_kfold
     from pipeline.evaluate.tasks import demo_tasks, load_task
 
@@ -120,8 +140,8 @@ def test_evaluate_reads_the_tasks_and_keeps_groups_out_of_train(built):
     configs = demo_tasks(manifest_path.parent.parent / "tasks", n_folds=3)
     assert [c.name for c in configs] == list(TASKS)  # every built task, in the index's (TASKS) order
     for config in configs:
-        task = load_task(config)
-        assert task.n_clips == 24 and task.grouped
+        task = load_detection_task(config, 1.0) if config.events else load_task(config)
+        assert task.n_clips == (30 if config.events else 24) and task.grouped
         for train, test in group_kfold(task, seed=0):
             assert set(task.groups[train]).isdisjoint(task.groups[test])
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from pipeline.demo.clips import SILENT_RMS
-from pipeline.demo.scenes import PARTS, Speakers, _loudness, _placed, scene_clip
+from pipeline.demo.scenes import PARTS, Speakers, loudness, placed, scene_clip
 from pipeline.demo.voices import voices
 
 RATE = 32000
@@ -24,20 +24,20 @@ def test_scenes_mix_two_or_three_parts_and_tag_each():
     assert seen == set(PARTS)
 
 
-def test_placed_keeps_the_whole_part_or_a_full_crop():
+def testplaced_keeps_the_whole_part_or_a_full_crop():
     rng = np.random.default_rng(1)
     short = np.arange(1, 101, dtype=np.float32)
-    out = _placed(rng, short, 300)
+    out = placed(rng, short, 300)
     assert out.shape == (300,) and np.count_nonzero(out) == 100 and out.sum() == short.sum()
-    crop = _placed(rng, np.arange(1, 1001, dtype=np.float32), 300)
+    crop = placed(rng, np.arange(1, 1001, dtype=np.float32), 300)
     assert np.all(np.diff(crop) == 1)  # one contiguous window
 
 
-def test_loudness_ignores_silence_around_a_sound():
+def testloudness_ignores_silence_around_a_sound():
     tone = np.sin(np.arange(RATE) * 2 * np.pi * 440 / RATE).astype(np.float32)
     padded = np.concatenate([np.zeros(RATE // 2, np.float32), tone[:RATE // 4], np.zeros(RATE // 4, np.float32)])
-    assert abs(_loudness(tone, RATE) - np.sqrt(0.5)) < 0.01
-    assert abs(_loudness(padded, RATE) - _loudness(tone, RATE)) < 0.05
+    assert abs(loudness(tone, RATE) - np.sqrt(0.5)) < 0.01
+    assert abs(loudness(padded, RATE) - loudness(tone, RATE)) < 0.05
 
 
 def test_same_seed_same_scene_without_speech():

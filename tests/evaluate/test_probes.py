@@ -14,9 +14,10 @@ from pipeline.evaluate.tasks import Task
 N, DIM, CLASSES = 200, 16, 4
 
 
-def make_task(labels: np.ndarray, protocol: str = "kfold", groups: np.ndarray | None = None) -> Task:
+def make_task(labels: np.ndarray, protocol: str = "kfold", groups: np.ndarray | None = None,
+              metric: str | None = None) -> Task:
     paths = np.array([f"/x/{i}.wav" for i in range(len(labels))])
-    metric = "map" if labels.ndim == 2 else "accuracy"
+    metric = metric or ("map" if labels.ndim == 2 else "accuracy")
     n_classes = labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1
     return Task("syn", "memory", metric, protocol, 5, tuple(map(str, range(n_classes))), paths, paths,
                 labels, groups, None, "f")
@@ -56,6 +57,31 @@ def test_multilabel_map():
     assert good.metric == "map" and good.scores.min() > 0.9
     chance = evaluate_probe(x, make_task(rng.permutation(hot)), ProbeConfig())
     assert chance.summary()[0] < 0.6  # prevalence is about 0.38
+
+
+@pytest.mark.parametrize("kind", ["linear", "torch_linear"])
+def test_segment_micro_f1_separable_vs_shuffled(kind: str):
+    """Segments of 20 clips (10 each): classes that sound where one coordinate is high are detected, classes
+    reshuffled across the segments are not; folds keep every clip's segments together."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(N, DIM))
+    hot = (x[:, :3] > 0.3).astype(np.uint8)
+    clips = np.repeat([f"clip{i}" for i in range(20)], N // 20)
+    cfg = ProbeConfig(probe=kind, learning_rate=3e-2)
+    good = evaluate_probe(x, make_task(hot, "group_kfold", clips, "micro_f1"), cfg)
+    assert good.metric == "micro_f1" and good.summary()[0] > 0.85 and good.scores.min() > 0.75
+    chance = evaluate_probe(x, make_task(rng.permutation(hot), "group_kfold", clips, "micro_f1"), cfg)
+    assert chance.summary()[0] < 0.55  # about 0.38 of the cells are positive
+    for train, test in task_splits(make_task(hot, "group_kfold", clips, "micro_f1"), 0):
+        assert set(clips[train]).isdisjoint(clips[test])
+
+
+def test_torch_probes_give_probabilities_for_multilabel_tasks():
+    x, labels = clusters()
+    hot = np.eye(CLASSES, dtype=np.uint8)[labels]
+    probe = probes.TorchProbe(ProbeConfig(epochs=5), "micro_f1", CLASSES, multilabel=True)
+    scores = probe.fit(x[:150], hot[:150], x[150:], hot[150:], seed=0).scores(x)
+    assert scores.min() >= 0 and scores.max() <= 1 and scores.shape == (N, CLASSES)
 
 
 def test_invalid_rows_are_scored_not_dropped():

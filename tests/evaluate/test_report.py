@@ -73,3 +73,21 @@ def test_size_plot_labels_of_one_size_do_not_overlap():
     same = np.sort(heights[:3])
     assert np.diff(same).min() >= 1.5 and heights[3] == 58.2 and heights[2] == 35.3
     assert [human_count(v) for v in (396944, 4.69e6, 950)] == ["397k", "4.69M", "950"]
+
+
+def test_detection_rows_say_how_segments_were_embedded(tmp_path: Path):
+    folds = {"A": np.full((3, 5), 0.8), "D": np.array([[0.60, 0.62, 0.58, 0.61, 0.59]] * 3)}
+    sliding = {"D": folds["D"] - np.array([0.05, 0.03, 0.04, 0.06, 0.05])}
+    rows = [ModelRow("teacher", "teacher", {"A": (0.9, 0.0), "D": (0.7, 0.0)}, segments={"D": "windows"}),
+            ModelRow("demo", "student", {"A": (0.8, 0.0), "D": (0.6, 0.01)}, params=400_000, teacher="teacher",
+                     folds=folds, segments={"D": "frames"}),
+            ModelRow("demo-windows", "student_windows", {"D": (0.55, 0.01)}, params=400_000, folds=sliding,
+                     segments={"D": "windows"})]
+    text = write_report(rows, tmp_path)
+    df = results_table(rows).set_index("model")
+    assert df.loc["demo", "average"] == pytest.approx(0.7)  # the detection task counts in the average
+    assert np.isnan(df.loc["demo-windows", "average"])  # probed on the detection task alone: no average
+    assert "- one pass over each clip (frame embeddings, pooled per segment): demo\n" in text
+    assert "as a clip: teacher, demo-windows\n" in text
+    assert "- D: demo (one pass) minus demo-windows: +4.6 ± 0.6 points (above;" in text  # t(14) * sd / sqrt(15)
+    assert (tmp_path / "scores.png").exists()

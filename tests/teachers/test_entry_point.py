@@ -19,7 +19,7 @@ def helper_on_path(monkeypatch):
 def test_factory_with_kwargs():
     teacher = build_teacher("python", {"entry": "entry_helper:make_energy", "kwargs": {"dim": 5}})
     assert isinstance(teacher, Teacher)
-    assert (teacher.name, teacher.embed_dim, teacher.sample_rate) == ("energy", 5, 8000)
+    assert (teacher.name, teacher.embed_dim, teacher.sample_rate) == ("python", 5, 8000)  # the instance name wins
     x = torch.randn(2, 1000)
     out = teacher.embed(x)
     assert out.shape == (2, 5) and out.dtype == torch.float32
