@@ -16,9 +16,10 @@ from stages.params import audio_config, params_option, read_params, section, set
 @click.option("--k", type=int, default=None, help="Number of clusters (overrides cluster.k).")
 @click.option("--teacher", default=None, help="Which teacher's store to cluster (overrides cluster.teacher).")
 @click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
-@click.option("--embeddings", required=True, help="Folder of the embed stage's <teacher>/store.json pointers.")
+@click.option("--pointers", "--embeddings", "pointers", required=True,
+              help="Folder of the embed stage's <teacher>/store.json store pointers (--embeddings: the older name).")
 @click.option("--out", required=True, help="Output folder of the index.")
-def main(params_file: str, k: int | None, teacher: str | None, corpus: str, embeddings: str, out: str) -> None:
+def main(params_file: str, k: int | None, teacher: str | None, corpus: str, pointers: str, out: str) -> None:
     """Cluster the clip embeddings of one teacher's store (or of several, cluster.joint_teachers) and write
     row-aligned sampling weights."""
     params = read_params(params_file)
@@ -31,7 +32,7 @@ def main(params_file: str, k: int | None, teacher: str | None, corpus: str, embe
     try:
         source = Corpus(corpus)
         manifest = source.manifest()
-        stores = [open_current(teacher_dir(embeddings, t), source.fingerprint).require_audio(audio)
+        stores = [open_current(teacher_dir(pointers, t), source.fingerprint).require_audio(audio)
                   for t in cfg.teachers]
         result = build_index(stores, manifest, cfg, source.fingerprint)
     except (CorpusError, StoreError, ClusterError) as exc:

@@ -22,17 +22,18 @@ def frontend_config(params: dict, sample_rate: int) -> LogMelConfig:
 
 
 def load_data(cfg: TrainConfig, params: dict, teachers: tuple[TeacherSpec, ...], corpus: Corpus,
-              embeddings: str | None, index: str | None):
-    """Corpus + targets (the store `<embeddings>/<teacher>/store.json` names, per teacher) + the index at `index`."""
+              pointers: str | None, index: str | None):
+    """Corpus + targets (the store `<pointers>/<teacher>/store.json` names, per teacher) + the index at `index`."""
     audio = audio_config(params)
     window = audio.samples(audio.window_seconds, corpus.sample_rate)
     if cfg.objective == "supervised":
         return supervised_data(cfg, corpus, window)
-    if embeddings is None:
-        raise ValueError("train: distillation reads teacher targets: pass --embeddings (the embed stage's folder)")
-    opened = [open_current(teacher_dir(embeddings, t.name), corpus.fingerprint).require_audio(audio)
+    if pointers is None:
+        raise ValueError("train: distillation reads teacher targets: pass --pointers (the embed stage's folder of "
+                         "store pointers)")
+    opened = [open_current(teacher_dir(pointers, t.name), corpus.fingerprint).require_audio(audio)
               for t in teachers]
-    return distill_data(cfg, corpus, opened, window, index, embeddings, teachers)
+    return distill_data(cfg, corpus, opened, window, index, pointers, teachers)
 
 
 def single_teacher(teachers: list, name: str) -> list:
@@ -48,7 +49,8 @@ def single_teacher(teachers: list, name: str) -> list:
 @click.command("train")
 @params_option
 @click.option("--corpus", required=True, help="Prepared corpus folder (or its corpus.h5).")
-@click.option("--embeddings", default=None, help="Folder of the embed stage's <teacher>/store.json pointers.")
+@click.option("--pointers", "--embeddings", "pointers", default=None,
+              help="Folder of the embed stage's <teacher>/store.json store pointers (--embeddings: the older name).")
 @click.option("--index", default=None, help="Balanced sampling index folder (`ssondo cluster --out`).")
 @click.option("--out", required=True, help="Output folder of the student (student.pt, checkpoint.pt, metrics).")
 @click.option("--objective", type=click.Choice(["distill", "supervised"]), default=None,
@@ -56,7 +58,7 @@ def single_teacher(teachers: list, name: str) -> list:
 @click.option("--epochs", type=int, default=None, help="Override train.epochs.")
 @click.option("--teacher", default=None,
               help="Distil from this teacher alone, with train's recipe (compare.single_teachers, dvc.yaml train-single).")
-def main(params_file: str, corpus: str, embeddings: str | None, index: str | None, out: str, objective: str | None,
+def main(params_file: str, corpus: str, pointers: str | None, index: str | None, out: str, objective: str | None,
          epochs: int | None, teacher: str | None) -> None:
     """Train a student + projection head on cached teacher embeddings; no teacher is loaded."""
     params = read_params(params_file)
@@ -71,7 +73,7 @@ def main(params_file: str, corpus: str, embeddings: str | None, index: str | Non
     try:
         source = Corpus(corpus)
         cfg, specs = parse_teachers(teachers, parse(TrainConfig, data, "train"))
-        train_data = load_data(cfg, params, specs, source, embeddings, index)
+        train_data = load_data(cfg, params, specs, source, pointers, index)
         frontend = frontend_config(params, source.sample_rate)
         check_frontend_fit(cfg, frontend.n_mels)
     except (ConfigError, CorpusError, StoreError, ValueError) as exc:

@@ -52,7 +52,7 @@ def _params(project: Path, name: str, cluster: dict | None = None, **train) -> s
 
 def _paths(name: str, k: int = 3) -> list[str]:
     """The stage's path options, as dvc.yaml passes them (relative to the project folder)."""
-    return ["--corpus", "cache/corpus", "--embeddings", "cache/embeddings", "--index", f"cache/clusters/band-k{k}",
+    return ["--corpus", "cache/corpus", "--pointers", "cache/embeddings", "--index", f"cache/clusters/band-k{k}",
             "--out", f"cache/students/{name}"]
 
 
