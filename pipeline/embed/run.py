@@ -18,7 +18,7 @@ from pipeline.embed.create import open_or_create, opens, store_meta
 from pipeline.embed.report import REPORT, build_report, read_report
 from pipeline.embed.windows import WindowDataset, plan_batches
 from pipeline.locks import FileLock, LockHeld
-from pipeline.store import store_url
+from pipeline.store import require_reachable, store_url
 from pipeline.teachers.base import Teacher
 
 
@@ -41,6 +41,7 @@ def extract(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus, out_dir: str,
             info: distributed.DistInfo | None = None) -> EmbedResult:
     """Embed the corpus with `teacher` into `<out_dir>/<fingerprint>` (`store_url`), resuming or reusing as possible."""
     info = info or distributed.DistInfo()
+    require_reachable(out_dir)
     meta = store_meta(cfg, teacher, corpus)
     url = store_url(out_dir, meta["store_fingerprint"])
     found = opens(url)

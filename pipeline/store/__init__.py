@@ -22,10 +22,11 @@ a checkout uses), verify (`ssondo store verify`).
 from pipeline.store.embeddings import EmbeddingStore, clip_means
 from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, ROW_ARRAYS, VIEW_ARRAYS, StoreError,
                                    StoreLayout, open_group, shard_checksum, store_fingerprint, write_every_chunk)
-from pipeline.store.pointer import POINTER, current_url, open_current, store_url, teacher_dir, write_pointer
+from pipeline.store.pointer import (POINTER, current_url, open_current, require_reachable, store_url, teacher_dir,
+                                    write_pointer)
 from pipeline.store.verify import expected_arrays, store_contents, verify_store
 
 __all__ = ["COUNTS", "EMBEDDING_ARRAYS", "FORMAT_VERSION", "POINTER", "ROW_ARRAYS", "VIEW_ARRAYS", "EmbeddingStore",
            "StoreError", "StoreLayout", "clip_means", "current_url", "expected_arrays", "open_current", "open_group",
-           "shard_checksum", "store_contents", "store_fingerprint", "store_url", "teacher_dir", "verify_store",
-           "write_every_chunk", "write_pointer"]
+           "require_reachable", "shard_checksum", "store_contents", "store_fingerprint", "store_url", "teacher_dir",
+           "verify_store", "write_every_chunk", "write_pointer"]

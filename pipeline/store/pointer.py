@@ -10,6 +10,7 @@ from pipeline.store.embeddings import EmbeddingStore
 from pipeline.store.layout import StoreError
 
 POINTER = "store.json"
+BUCKETED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"}  # object stores whose URLs start with a bucket
 LEGACY_FOLDER = "stores"  # stores written by earlier versions sit one level deeper: <teacher dir>/stores/<fingerprint>
 
 
@@ -29,6 +30,24 @@ def store_url(folder: str, fingerprint: str) -> str:
         if fs_old.exists(f"{root_old}/zarr.json"):
             return old
     return new
+
+
+def require_reachable(url: str) -> None:
+    """Raise StoreError naming `url` unless its bucket (object stores: the URL's first path part) can be listed with
+    the credentials and endpoint at hand (s3fs reads AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... like every AWS client);
+    folders (local, mounted, in memory) are created on demand and always pass."""
+    fs, root = fsspec.core.url_to_fs(url)
+    if not BUCKETED & set((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol):
+        return
+    bucket = root.strip("/").split("/")[0]
+    try:
+        found = fs.exists(bucket)
+    except (OSError, PermissionError, ValueError) as exc:  # refused credentials, unreachable endpoint
+        raise StoreError(f"store root {url}: cannot reach bucket {bucket!r} ({type(exc).__name__}: {exc}); check the "
+                         f"endpoint and credentials") from exc
+    if not found:
+        raise StoreError(f"store root {url}: bucket {bucket!r} does not exist (or these credentials cannot see it); "
+                         f"create it, or point paths.stores at one that does")
 
 
 def write_pointer(out_dir: str, store: EmbeddingStore) -> None:
