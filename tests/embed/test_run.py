@@ -306,3 +306,23 @@ def test_a_store_at_the_earlier_path_is_found_and_reused(corpus, reference, tmp_
     again = extract(EmbedConfig(teacher="toy", **CFG), teacher, corpus, str(out))
     assert again.reused and teacher.calls == 0 and again.url == f"{out}/stores/{first.fingerprint}"
     assert store_contents(again.url) == reference[1] and not Path(first.url).exists()
+
+
+def test_a_reader_never_reads_a_store_still_being_written(corpus, reference, tmp_path):
+    """While a writer is between commits (5 commits of 2 rows: shards 0 and 1 closed, shard 2 half written), a
+    reader opening the store for training is refused with how many shards are done; once the writer finishes, every
+    row the reader gets is the uninterrupted run's row."""
+    out = tmp_path / "out"
+    proc = launch(tmp_path, corpus, out, sleep=0.0, hang_after=5)
+    try:
+        wait_for((out / "hung").exists, proc)
+        store = EmbeddingStore.open(str(out / reference[0].fingerprint))
+        with pytest.raises(StoreError, match=r"is incomplete \(2/12 shards written\); re-run `ssondo embed`"):
+            store.require_complete(corpus.fingerprint)
+        assert committed_rows(store.url) == 10
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    result = extract(EmbedConfig(teacher="toy", **CFG), ToyTeacher(sample_rate=TEACHER_RATE), corpus, str(out))
+    done = EmbeddingStore.open(result.url).require_complete(corpus.fingerprint)
+    assert store_contents(done.url) == reference[1]
