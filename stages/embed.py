@@ -9,8 +9,8 @@ from pipeline import distributed
 from pipeline.config import DEFAULT_TEACHERS, ConfigError, check, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.embed import EmbedConfig, extract
-from pipeline.locks import LockHeld
 from pipeline.store import EmbeddingStore, StoreError, teacher_dir, write_pointer
+from pipeline.store.claims import ClaimLost
 from pipeline.teachers.registry import build_teacher, teacher_options
 from stages.params import params_option, read_params, set_threads, write_json
 
@@ -73,7 +73,7 @@ def main(params_file: str, teacher: str | None, corpus: str, stores: str, out: s
     distributed.init(info, distributed.pick_device(cfg.device))
     try:
         result = extract(cfg, model, corpus, teacher_dir(stores, teacher), info)
-    except (StoreError, LockHeld) as exc:
+    except (StoreError, ClaimLost) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         distributed.shutdown()

@@ -4,7 +4,8 @@
     windows   the window index (and views) of a corpus, the row dataset, chunk-aligned batches
     create    store attributes/fingerprint; creation by rank 0 or reopening
     commits   validity counts; the buffer that commits rows in the background
-    run       `extract`: lock, resume this rank's shards, run the teacher, finalise
+    claiming  shards taken one at a time by claim, waiting for other writers, finalising once
+    run       `extract`: claim and resume shards, run the teacher, finalise
     report    the report a finished store keeps
     check     `reembed_check`: re-embed random rows and compare with the store
 """

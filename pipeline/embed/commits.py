@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -25,8 +26,9 @@ class CommitBuffer:
     and a commit being written), however long a shard takes.
     """
 
-    def __init__(self, store: EmbeddingStore, commit_seconds: float):
+    def __init__(self, store: EmbeddingStore, commit_seconds: float, before_write: Callable[[], None] = lambda: None):
         self.store, self.commit_seconds = store, commit_seconds
+        self.before_write = before_write  # raises to stop a write (e.g. this writer lost its claim on the shard)
         self.pending: list[np.ndarray] = []  # outputs of consecutive batches since the last commit
         self.first = -1  # the first row of `pending`
         self.last_commit = time.monotonic()
@@ -54,6 +56,7 @@ class CommitBuffer:
         self.pending, self.last_commit = [], time.monotonic()
 
     def _write(self, shard: int, first: int, block: np.ndarray, valid: np.ndarray, stats: dict, close: bool) -> None:
+        self.before_write()
         self.store.commit_rows(shard, first, block, valid, stats)
         if close:
             self.store.close_shard(shard)

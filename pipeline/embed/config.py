@@ -23,6 +23,7 @@ class EmbedConfig:
     chunk_rows: int = 1024
     shard_rows: int = 4096
     commit_seconds: float = 60.0
+    claim_seconds: float = 120.0                  # expiry of a writer's claims on shards, as other writers judge it
     device: str = "auto"
     bf16: bool = True
     views: int = 0                                # augmented views per clip, embedded after its plain windows
@@ -37,6 +38,7 @@ class EmbedConfig:
         check(self.shard_rows >= self.chunk_rows and self.shard_rows % self.chunk_rows == 0, "embed.shard_rows",
               f"must be a multiple of chunk_rows ({self.chunk_rows}), got {self.shard_rows}")
         check(self.commit_seconds > 0, "embed.commit_seconds", f"must be > 0, got {self.commit_seconds}")
+        check(self.claim_seconds > 0, "embed.claim_seconds", f"must be > 0, got {self.claim_seconds}")
         check(self.views >= 0, "embed.views", f"must be >= 0, got {self.views}")
 
 

@@ -30,8 +30,12 @@ class EmbeddingStore:
     # -- creation -------------------------------------------------------------------------------
     @classmethod
     def create(cls, url: str, layout: StoreLayout, meta: dict, index: dict[str, np.ndarray]) -> "EmbeddingStore":
-        """Create the arrays and write the window index; existing data at `url` is an error."""
-        group = open_group(url, mode="w-")
+        """Create the arrays and write the window index; an existing store at `url` is an error (FileExistsError).
+        Other files there (the writers' claims) are left alone."""
+        fs, root = fsspec.core.url_to_fs(url)
+        if fs.exists(f"{root}/zarr.json"):
+            raise FileExistsError(f"{url}: a store exists there already")
+        group = open_group(url, mode="a")
         rows, chunk = (layout.n_windows, layout.dim), (layout.chunk_rows, layout.dim)
         shards = (layout.shard_rows, layout.dim) if layout.shard_rows > layout.chunk_rows else None
         codec = zarr.codecs.ZstdCodec(level=3)

@@ -1,5 +1,5 @@
 """Extraction: values, reuse, NaN handling, resume mid-shard after SIGKILL or a failure, disk full, 2-process gloo
-and the store lock."""
+and writers that share a store by claiming its shards."""
 from __future__ import annotations
 
 import errno
@@ -255,21 +255,67 @@ def test_two_process_gloo_matches_one_process(corpus, reference, tmp_path):
     assert [r["rank"] for r in results] == [0, 1] and all(not r["reused"] for r in results)
     assert store_contents(results[0]["url"]) == reference[1]  # bitwise equal, ledger checksums included
     wrote = {r: json.loads((out / f"wrote-{r}.json").read_text()) for r in (0, 1)}
-    assert sorted(wrote[0]) == list(range(0, 12, 2)) and sorted(wrote[1]) == list(range(1, 12, 2))
+    assert sorted(wrote[0] + wrote[1]) == list(range(12))  # every shard by exactly one rank
+    assert {0, 2} <= set(wrote[0]) and {1, 3} <= set(wrote[1])  # each rank starts with its own share
 
 
-def test_concurrent_runs_one_waits_out_with_lockheld(corpus, reference, tmp_path):
+def test_concurrent_runs_split_the_shards_and_write_each_row_once(corpus, reference, tmp_path):
+    """Two runs started together on one new store: one creates it while the other waits for the creation, then they
+    take shards by claim; every shard is closed by exactly one of them and the store is the single run's, bitwise."""
     out = tmp_path / "out"
-    procs = [launch(tmp_path, corpus, out, sleep=0.05) for _ in range(2)]
+    procs = [launch(tmp_path, corpus, out / "logs" / str(i), sleep=0.05, cfg={"claim_seconds": 30.0},
+                    stores=out) for i in range(2)]
     logs = [p.communicate(timeout=120)[0] for p in procs]
-    codes = sorted(p.returncode for p in procs)
-    assert codes == [0, 3], logs
-    loser = [i for i, p in enumerate(procs) if p.returncode == 3][0]
-    winner = procs[1 - loser]
-    assert f"(pid {winner.pid})" in logs[loser] and "being written by another process" in logs[loser]
-    url = json.loads(logs[1 - loser].split("RESULT", 1)[1])["url"]
-    assert verify_store(url, corpus.fingerprint) == []
-    assert store_contents(url) == reference[1]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    wrote = [json.loads((out / "logs" / str(i) / "wrote-0.json").read_text()) for i in range(2)]
+    assert sorted(wrote[0] + wrote[1]) == list(range(12)) and wrote[0] and wrote[1], wrote
+    urls = {json.loads(log.split("RESULT", 1)[1])["url"] for log in logs}
+    assert len(urls) == 1
+    url = urls.pop()
+    assert verify_store(url, corpus.fingerprint) == [] and store_contents(url) == reference[1]
+    assert not list(Path(url, "claims").glob("*.json"))  # every claim given back
+
+
+def test_a_rerun_resumes_at_once_after_a_sigkill_with_a_forked_worker_alive(corpus, reference, tmp_path, capfd):
+    """The writer (with a forked DataLoader worker) is SIGKILLed between commits; the worker outlives it for a
+    while. A rerun started at once takes over the dead writer's claim without waiting for its expiry (one hour
+    here) and resumes from the last commit."""
+    out = tmp_path / "out"
+    proc = launch(tmp_path, corpus, out, sleep=0.0, hang_at_call=4, cfg={"workers": 1, "claim_seconds": 3600.0})
+    wait_for((out / "hung").exists, proc)
+    workers = children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert workers and all(alive(w) for w in workers)  # the forked worker is still there
+    assert list(out.glob("*/claims/shard-*.json"))  # and so is the dead writer's claim
+    kept = committed_rows(str(out / reference[0].fingerprint))
+    assert kept >= 4  # shard 0 at least; rows 4:6 too once their commit landed before the kill
+    teacher = ToyTeacher(sample_rate=TEACHER_RATE)
+    result = extract(EmbedConfig(teacher="toy", **dict(CFG, claim_seconds=3600.0)), teacher, corpus, str(out))
+    assert result.report["windows_reused"] == kept and teacher.calls == (48 - kept) // 2
+    assert "waiting for" not in capfd.readouterr().err
+    assert store_contents(result.url) == reference[1]
+
+
+def children(pid: int) -> list[int]:
+    """Pids of the direct children of process `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_creation_cut_off_is_redone_but_damage_is_not_wiped(corpus, reference, tmp_path):

@@ -21,7 +21,7 @@ CFG = dict(window_seconds=0.25, hop_seconds=0.25, last_window="pad", dtype="floa
 # Runs `extract` with the toy teacher (optionally sleeping per batch) in its own process; under torchrun each
 # rank joins a gloo group. Every shard a rank closes is logged to <out>/wrote-<rank>.json. With `hang_after` = n,
 # the writer thread stops after n commits, before its next commit or shard close, and creates <out>/hung, so a kill
-# lands at a known point.
+# lands at a known point; with `hang_at_call` = n, the main thread stops at the teacher's n-th call instead.
 SCRIPT = r"""
 import json, sys, time
 sys.path.insert(0, {helpers!r})
@@ -32,7 +32,6 @@ from pipeline import distributed
 from pipeline.corpus import Corpus
 from pipeline.config import parse
 from pipeline.embed import EmbedConfig, extract
-from pipeline.locks import LockHeld
 from pipeline.store import EmbeddingStore
 
 args = json.loads(sys.argv[1])
@@ -58,16 +57,18 @@ EmbeddingStore.close_shard = logged
 
 teacher = ToyTeacher(sample_rate={rate})
 embed = teacher.embed
+calls = []
 def slow(waves, lengths=None):
+    calls.append(1)
+    if len(calls) == args.get("hang_at_call"):  # in the main thread, the DataLoader mid-iteration
+        open(f"{{args['out']}}/hung", "w").close()
+        time.sleep(3600)
     time.sleep(args["sleep"])
     return embed(waves, lengths)
 teacher.embed = slow
 distributed.init(info, torch.device("cpu"))
 try:
-    result = extract(parse(EmbedConfig, args["cfg"], "embed"), teacher, Corpus(args["corpus"]), args["out"], info)
-except LockHeld as exc:
-    print("LOCKHELD", exc, flush=True)
-    sys.exit(3)
+    result = extract(parse(EmbedConfig, args["cfg"], "embed"), teacher, Corpus(args["corpus"]), args["stores"], info)
 finally:
     distributed.shutdown()
 print("RESULT", json.dumps({{"rank": info.rank, "url": result.url, "reused": result.reused}}), flush=True)
@@ -81,9 +82,12 @@ def script(tmp_path: Path) -> Path:
 
 
 def launch(tmp_path: Path, corpus: Corpus, out: Path, sleep: float, torchrun: bool = False,
-           hang_after: int | None = None, cfg: dict | None = None) -> subprocess.Popen:
+           hang_after: int | None = None, cfg: dict | None = None, stores: Path | None = None,
+           hang_at_call: int | None = None) -> subprocess.Popen:
+    """Start a run writing its logs (and `hung`) to `out` and its store under `stores` (default: `out`)."""
     args = json.dumps({"cfg": dict(CFG, teacher="toy", **(cfg or {})), "corpus": corpus.path, "out": str(out),
-                       "sleep": sleep, "hang_after": hang_after})
+                       "stores": str(stores or out), "sleep": sleep, "hang_after": hang_after,
+                       "hang_at_call": hang_at_call})
     cmd = [sys.executable, str(script(tmp_path)), args]
     if torchrun:
         with socket.socket() as s:

@@ -1,0 +1,76 @@
+"""Which writer does what on a shared store: shards taken one at a time by claim, waiting (and saying for whom) when
+every unfinished shard is held by a live writer, and the store finalised once by whoever claims it."""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from pipeline.store import EmbeddingStore
+from pipeline.store.claims import Claims
+
+
+def say(message: str) -> None:
+    """A status line for the person running the stage (stderr, beside the progress bar)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def shard_claim(shard: int) -> str:
+    return f"shard-{shard:06d}"
+
+
+def claimed_shards(store: EmbeddingStore, claims: Claims, preferred: Callable[[int], bool] = lambda s: True,
+                   tell: Callable[[str], None] = say) -> Iterator[int]:
+    """Yield unfinished shards of `store` one at a time, each claimed by `claims` (released by the caller when done).
+
+    `preferred` shards are tried first (a rank's own share under torchrun). When every unfinished shard is held by a
+    live writer, wait and tell who holds them; a stale claim is taken over. Ends when every shard is finished.
+    """
+    told = None
+    while True:
+        done = store.done_shards()
+        left = [s for s in range(store.layout.n_shards) if s not in done]
+        if not left:
+            return
+        for shard in sorted(left, key=lambda s: (not preferred(s), s)):
+            if shard_claim(shard) in claims.held or not claims.take(shard_claim(shard)):
+                continue
+            if shard in store.done_shards():  # finished by its holder between our listing and our claim
+                claims.release(shard_claim(shard))
+                continue
+            yield shard
+            break
+        else:
+            holders = claims.holders([shard_claim(s) for s in left])
+            line = waiting_line(store, holders, len(left))
+            if line != told:
+                tell(line)
+                told = line
+            time.sleep(claims.poll)
+
+
+def waiting_line(store: EmbeddingStore, holders: dict[str, str], left: int) -> str:
+    """What a waiting writer tells: how many shards are left and who holds them."""
+    by_owner: dict[str, list[str]] = {}
+    for name, owner in sorted(holders.items()):
+        by_owner.setdefault(owner, []).append(name.removeprefix("shard-").lstrip("0") or "0")
+    held = "; ".join(f"{owner} holds shard(s) {', '.join(names)}" for owner, names in by_owner.items())
+    return (f"store {store.url}: waiting for {left} unfinished shard(s) held by other writers ({held or 'releasing'}); "
+            f"a claim not renewed within its expiry is taken over")
+
+
+def finalise_once(store: EmbeddingStore, claims: Claims) -> bool:
+    """Finalise the store unless another writer does: returns True if this writer did, False if another did."""
+    while True:
+        fresh = EmbeddingStore.open(store.url)
+        if fresh.complete:
+            return False
+        if claims.take("finalise"):
+            try:
+                if not EmbeddingStore.open(store.url).complete:
+                    store.finalise()
+                    return True
+                return False
+            finally:
+                claims.release("finalise")
+        time.sleep(claims.poll)
