@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -21,7 +20,7 @@ from pipeline.embed.config import EmbedConfig, EmbedResult
 from pipeline.embed.create import open_or_create, opens, store_meta
 from pipeline.embed.report import REPORT, build_report, read_report
 from pipeline.embed.windows import WindowDataset, plan_batches
-from pipeline.store import EmbeddingStore, require_reachable, store_url
+from pipeline.store import EmbeddingStore, StoreError, remote_errors, require_reachable, store_url
 from pipeline.store.claims import Claims
 from pipeline.teachers.base import Teacher
 
@@ -51,9 +50,14 @@ def extract(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus, out_dir: str,
     if found is not None and found.complete:  # stores without a saved report get their whole-store counts
         report = read_report(url) or build_report(found, corpus, 0, found.layout.n_windows, 0.0, 0.0)
         return EmbedResult(url, meta["store_fingerprint"], True, report)
-    with Claims(url, cfg.claim_seconds) as claims:
-        store = open_or_create(url, cfg, meta, corpus, int(teacher.embed_dim), info, claims)
-        report = _extract_claimed(cfg, teacher, corpus, store, info, claims)
+    try:
+        with Claims(url, cfg.claim_seconds) as claims:
+            store = open_or_create(url, cfg, meta, corpus, int(teacher.embed_dim), info, claims)
+            report = _extract_claimed(cfg, teacher, corpus, store, info, claims)
+    except remote_errors() as exc:  # reads, listings and claims (writes say which rows they were: StoreError)
+        raise StoreError(f"store {url}: the storage failed ({type(exc).__name__}: {exc}); every commit recorded "
+                         f"before is kept: once the endpoint, credentials or network are back, re-run `ssondo embed` "
+                         f"to resume") from exc
     return EmbedResult(url, meta["store_fingerprint"], False, report)
 
 

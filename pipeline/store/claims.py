@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import fsspec
 
+from pipeline.store.layout import remote_errors
+
 
 CLAIMS = "claims"  # the folder of claims inside a store (kept when a cut-off creation is redone)
 
@@ -83,7 +85,7 @@ class Claims:
     def __init__(self, url: str, ttl: float, owner: str | None = None, poll: float | None = None):
         self.fs, root = fsspec.core.url_to_fs(url)
         self.url, self.dir, self.ttl = url, f"{root}/{CLAIMS}", float(ttl)
-        self.poll = poll if poll is not None else min(5.0, self.ttl / 4)
+        self.poll = poll if poll is not None else min(1.0, self.ttl / 4)
         self.owner = owner or f"{HOST}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.held: dict[str, dict] = {}
         self.lost: dict[str, dict] = {}
@@ -168,17 +170,17 @@ class Claims:
         with self._lock:
             held = dict(self.held)
         for name, record in held.items():
-            now = self.read(name)
-            if now is not None and now.get("owner") != self.owner:
-                with self._lock:
-                    self.held.pop(name, None)
-                    self.lost[name] = now
-                continue
             beat = dict(record, beat=record["beat"] + 1)
             try:
+                now = self.read(name)
+                if now is not None and now.get("owner") != self.owner:
+                    with self._lock:
+                        self.held.pop(name, None)
+                        self.lost[name] = now
+                    continue
                 self.fs.pipe_file(self._path(name), json.dumps(beat).encode())
-            except OSError:
-                continue  # the server is unreachable: try again at the next beat; the commits will say why they fail
+            except (OSError, *remote_errors()):
+                continue  # the storage is unreachable: try again at the next beat; the commits will say why they fail
             with self._lock:
                 if name in self.held:
                     self.held[name] = beat
@@ -199,5 +201,5 @@ class Claims:
         for name in list(self.held):
             try:
                 self.release(name)
-            except OSError:
+            except (OSError, *remote_errors()):
                 pass  # unreachable: the claims expire by themselves

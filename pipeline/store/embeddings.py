@@ -14,7 +14,7 @@ import zarr
 from pipeline import __version__
 from pipeline.audio.config import AudioConfig
 from pipeline.store.layout import (COUNTS, EMBEDDING_ARRAYS, FORMAT_VERSION, ROW_ARRAYS, VIEW_ARRAYS, StoreError,
-                                   StoreLayout, open_group, shard_checksum, write_every_chunk)
+                                   StoreLayout, open_group, remote_errors, shard_checksum, write_every_chunk)
 
 
 class EmbeddingStore:
@@ -197,6 +197,10 @@ class EmbeddingStore:
         """Turn an OSError while writing (disk full, no permission) into a StoreError naming the store and the file."""
         try:
             yield
+        except remote_errors() as exc:
+            raise StoreError(f"store {self.url}: cannot write {what}: the storage failed ({type(exc).__name__}: "
+                             f"{exc}). Nothing from this write is recorded as done; once the endpoint, credentials or "
+                             f"network are back, re-run `ssondo embed` to resume") from exc
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise StoreError(f"store {self.url}: cannot write {what}: {exc.strerror or exc}{where}. Nothing from this "

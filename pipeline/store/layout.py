@@ -21,6 +21,23 @@ class StoreError(Exception):
     """The store is missing, incomplete, corrupt or built from something else."""
 
 
+def remote_errors() -> tuple[type[BaseException], ...]:
+    """Errors an object-store client raises when its endpoint stops answering, besides OSError (s3fs passes
+    botocore's connection errors through; aiohttp's come from HTTP-based filesystems); only those installed."""
+    found: list[type[BaseException]] = []
+    try:
+        from botocore.exceptions import BotoCoreError
+        found.append(BotoCoreError)
+    except ImportError:
+        pass
+    try:
+        from aiohttp import ClientError
+        found.append(ClientError)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class StoreLayout:
     """Shapes and chunking of a store, fixed at creation."""

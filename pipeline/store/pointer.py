@@ -7,7 +7,7 @@ import os
 import fsspec
 
 from pipeline.store.embeddings import EmbeddingStore
-from pipeline.store.layout import StoreError
+from pipeline.store.layout import StoreError, remote_errors
 
 POINTER = "store.json"
 BUCKETED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"}  # object stores whose URLs start with a bucket
@@ -42,7 +42,7 @@ def require_reachable(url: str) -> None:
     bucket = root.strip("/").split("/")[0]
     try:
         found = fs.exists(bucket)
-    except (OSError, PermissionError, ValueError) as exc:  # refused credentials, unreachable endpoint
+    except (OSError, ValueError, *remote_errors()) as exc:  # refused credentials, unreachable endpoint
         raise StoreError(f"store root {url}: cannot reach bucket {bucket!r} ({type(exc).__name__}: {exc}); check the "
                          f"endpoint and credentials") from exc
     if not found:

@@ -1,9 +1,13 @@
 """Stores on an S3-protocol server started by the test (moto, HTTP on 127.0.0.1), reached through s3fs with the
 endpoint and credentials in the standard AWS environment variables: the embed -> cluster -> train chain, reuse,
-verification, and the errors of a missing bucket."""
+verification, two writers splitting one store, a silent writer's claim expiring, the server going away in the
+middle of an embed and coming back, and the errors of a missing bucket."""
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +18,14 @@ from click.testing import CliRunner
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
 
-from s3_server import s3_server  # noqa: E402
+from s3_server import free_port, s3_server  # noqa: E402
+from tcp_proxy import TcpProxy  # noqa: E402
 
 from pipeline.embed import EmbedConfig, extract  # noqa: E402
 from pipeline.store import StoreError, open_current, store_contents, verify_store, write_pointer  # noqa: E402
 from pipeline.store import EmbeddingStore  # noqa: E402
+from pipeline.store import claims as claims_module  # noqa: E402
+from pipeline.store.claims import Claims  # noqa: E402
 from stages import cli  # noqa: E402
 from toy_teacher import ToyTeacher  # noqa: E402
 
@@ -92,3 +99,98 @@ def test_a_missing_bucket_is_one_clear_line_and_nothing_is_written_locally(bucke
                                            "--out", "emb/energy"])
     assert result.exit_code != 0 and "bucket 'absent' does not exist" in result.output
     assert not Path("emb").exists()
+
+
+class SlowToy(ToyTeacher):
+    """The toy teacher taking `seconds` per batch (a real teacher's pace), and running `at_call` once at call n."""
+
+    def __init__(self, seconds: float = 0.0, at_call: tuple[int, object] | None = None):
+        super().__init__()
+        self.seconds, self.at_call = seconds, at_call
+
+    def embed(self, waveforms, lengths=None):
+        if self.at_call is not None and self.calls + 1 == self.at_call[0]:
+            self.at_call[1]()
+        time.sleep(self.seconds)
+        return super().embed(waveforms, lengths)
+
+
+def test_two_writers_on_one_bucket_split_the_shards(bucket, tiny_corpus, tmp_path):
+    """Two writers (one thread each, started together) on one new store: every row is embedded exactly once between
+    them, the store verifies and equals the single writer's store bit for bit."""
+    cfg = EmbedConfig(teacher="toy", **dict(CFG, batch_size=4, claim_seconds=30.0))
+    local = extract(cfg, ToyTeacher(), tiny_corpus, str(tmp_path / "local" / "toy"))
+    teachers, results, errors = [SlowToy(0.5), SlowToy(0.5)], [None, None], []
+    start = threading.Barrier(2)
+
+    def write(i: int) -> None:
+        try:
+            start.wait()
+            results[i] = extract(cfg, teachers[i], tiny_corpus, f"{bucket}/toy")
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    rows = [r.report["windows_this_run"] for r in results]
+    n = EmbeddingStore.open(results[0].url).layout.n_windows
+    assert sum(rows) == n and all(rows), rows  # every row once; both wrote
+    assert verify_store(results[0].url, tiny_corpus.fingerprint) == []
+    assert store_contents(results[0].url) == store_contents(local.url)
+
+
+def test_a_silent_writers_claim_expires_and_the_rerun_takes_its_shards(bucket, tiny_corpus, tmp_path, capfd,
+                                                                       monkeypatch):
+    """A writer on another machine claimed shard 0 and then fell silent (no renewals: its machine went down). A
+    run on the store embeds the other shards, then waits, says who holds what, and takes shard 0 over once the claim
+    has not changed for its expiry (3 s) on the run's own clock."""
+    cfg = EmbedConfig(teacher="toy", **dict(CFG, claim_seconds=30.0))
+    local = extract(cfg, ToyTeacher(), tiny_corpus, str(tmp_path / "local" / "toy"))
+    url = f"{bucket}/toy/{local.fingerprint}"
+    with monkeypatch.context() as patch:
+        patch.setattr(claims_module, "HOST", "gpu-node-7/0000")
+        assert Claims(url, ttl=3.0, owner="gpu-node-7/4242/rank0").take("shard-000000")
+    result = extract(cfg, ToyTeacher(), tiny_corpus, f"{bucket}/toy")
+    err = capfd.readouterr().err
+    assert "waiting for 1 unfinished shard(s) held by other writers (gpu-node-7/4242/rank0 holds shard(s) 0)" in err
+    assert result.report["windows_this_run"] == result.report["windows"]
+    assert store_contents(result.url) == store_contents(local.url)
+
+
+def test_the_server_going_away_mid_embed_is_a_clear_error_and_the_rerun_resumes(bucket, tiny_corpus, tmp_path,
+                                                                                 monkeypatch):
+    """The endpoint stops answering at the teacher's 5th batch (the server keeps its data, as a restarted MinIO
+    does): the run fails with one line naming the store; once the endpoint is back, the rerun keeps every commit
+    recorded before the cut and embeds only the rest."""
+    import fsspec
+
+    cfg = EmbedConfig(teacher="toy", **dict(CFG, claim_seconds=30.0))
+    local = extract(cfg, ToyTeacher(), tiny_corpus, str(tmp_path / "local" / "toy"))
+    server = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    proxy = TcpProxy(("127.0.0.1", server), free_port()).up()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # fail in seconds, not after botocore's default retries
+    fsspec.get_filesystem_class("s3").clear_instance_cache()
+    try:
+        with pytest.raises(StoreError, match=rf"store {bucket}/toy/{local.fingerprint}: .*the storage failed "
+                                             rf"\(EndpointConnectionError.*re-run `ssondo embed` to resume"):
+            extract(cfg, SlowToy(at_call=(5, proxy.down)), tiny_corpus, f"{bucket}/toy")
+        proxy.up()
+        fsspec.get_filesystem_class("s3").clear_instance_cache()
+        url = f"{bucket}/toy/{local.fingerprint}"
+        store = EmbeddingStore.open(url)
+        done = store.done_shards()
+        kept = sum(store.layout.shard_range(s)[1] - store.layout.shard_range(s)[0] for s in done) + sum(
+            c["stop"] - c["start"] for s in set(range(store.layout.n_shards)) - done for c in store.progress(s))
+        assert kept > 0
+        teacher = ToyTeacher()
+        result = extract(cfg, teacher, tiny_corpus, f"{bucket}/toy")
+        assert result.report["windows_reused"] == kept
+        assert result.report["windows_this_run"] == store.layout.n_windows - kept
+        assert store_contents(url) == store_contents(local.url)
+    finally:
+        proxy.down()
