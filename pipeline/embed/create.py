@@ -30,6 +30,7 @@ def store_meta(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus) -> dict:
 def opens(url: str) -> EmbeddingStore | None:
     """The store at `url`, or None while there is none or its creation has not finished."""
     fs, root = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache(root)  # another writer may have created it since this client last listed the folder
     if not fs.exists(f"{root}/zarr.json"):
         return None
     try:

@@ -78,7 +78,9 @@ class EmbeddingStore:
         return f"{self.root}/{name}/c/{block}" + "/0" * (self.group[name].ndim - 1)
 
     def done_shards(self) -> set[int]:
-        """Shards whose ledger entry exists."""
+        """Shards whose ledger entry exists, listed afresh (object-store clients cache listings, and another writer
+        may have closed a shard since the last look)."""
+        self.fs.invalidate_cache(f"{self.root}/ledger")
         try:
             names = self.fs.ls(f"{self.root}/ledger", detail=False)
         except FileNotFoundError:
@@ -97,10 +99,10 @@ class EmbeddingStore:
 
     def progress(self, shard: int) -> list[dict]:
         """The recorded commits (start, stop, checksum, counts) of an unfinished shard, in row order."""
-        if not self.fs.exists(self._progress_path(shard)):
+        try:  # read directly, never from a cached listing: a writer that held the shard may have committed since
+            return json.loads(self.fs.cat_file(self._progress_path(shard)))["commits"]
+        except FileNotFoundError:
             return []
-        with self.fs.open(self._progress_path(shard), "r") as f:
-            return json.load(f)["commits"]
 
     def write_shard(self, shard: int, embeddings: np.ndarray, valid: np.ndarray, stats: dict) -> None:
         """Write a whole shard's rows, then record it in the ledger (the record makes it count)."""

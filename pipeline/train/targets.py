@@ -109,13 +109,10 @@ class ChunkTargets:
 
     def __init__(self, store: EmbeddingStore, array: str, valid: np.ndarray, cache_chunks: int = 16):
         self.store, self.array, self.valid = store, array, valid
-        self.chunk_rows = store.group[array].chunks[0]
+        zarray = store.group[array]  # opening an array reads its metadata (a request on an object store): once
+        self.chunk_rows, self.dim = zarray.chunks[0], zarray.shape[1]
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.cache_chunks = cache_chunks
-
-    @property
-    def dim(self) -> int:
-        return self.store.group[self.array].shape[1]
 
     def _chunk(self, c: int) -> np.ndarray:
         if c not in self.cache:

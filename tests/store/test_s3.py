@@ -20,6 +20,7 @@ pytest.importorskip("moto.server")
 
 from s3_server import free_port, s3_server  # noqa: E402
 from tcp_proxy import TcpProxy  # noqa: E402
+from embed_run import launch  # noqa: E402
 
 from pipeline.embed import EmbedConfig, extract  # noqa: E402
 from pipeline.store import StoreError, open_current, store_contents, verify_store, write_pointer  # noqa: E402
@@ -141,6 +142,20 @@ def test_two_writers_on_one_bucket_split_the_shards(bucket, tiny_corpus, tmp_pat
     assert sum(rows) == n and all(rows), rows  # every row once; both wrote
     assert verify_store(results[0].url, tiny_corpus.fingerprint) == []
     assert store_contents(results[0].url) == store_contents(local.url)
+
+
+def test_two_writer_processes_on_one_bucket_write_every_row_once(bucket, tiny_corpus, tmp_path):
+    """The same with two processes (each its own s3fs client and listing cache, as on two machines): every shard
+    closed by exactly one of them, every row embedded once."""
+    procs = [launch(tmp_path, tiny_corpus, tmp_path / f"log{i}", sleep=0.05, stores=f"{bucket}/toy",
+                    cfg={"claim_seconds": 30.0, "chunk_rows": 4, "shard_rows": 8}) for i in range(2)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    wrote = [json.loads((tmp_path / f"log{i}" / "wrote-0.json").read_text()) for i in range(2)]
+    url = json.loads(logs[0].split("RESULT", 1)[1])["url"]
+    n_shards = EmbeddingStore.open(url).layout.n_shards
+    assert sorted(wrote[0] + wrote[1]) == list(range(n_shards)) and wrote[0] and wrote[1], wrote
+    assert verify_store(url, tiny_corpus.fingerprint) == []
 
 
 def test_a_silent_writers_claim_expires_and_the_rerun_takes_its_shards(bucket, tiny_corpus, tmp_path, capfd,
