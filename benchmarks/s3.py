@@ -5,9 +5,9 @@
 Starts moto's S3 server in its own process on 127.0.0.1 (so the server does not share the client's interpreter),
 points s3fs at it through the standard AWS environment variables, and measures in one run:
 1. embed write throughput (windows/s) into the bucket vs into a local folder, each in a fresh writer process with
-   a cheap synthetic teacher (so storage, not the teacher, is what differs; a real teacher hides it further);
-2. two writer processes started together on one new store in the bucket vs one writer doing it alone: wall time,
-   rows each embedded (their sum against the store's rows: rows written twice), and `verify_store`;
+   a cheap synthetic teacher (so storage, not the teacher, is what differs), and with aisfx on a smaller corpus;
+2. two writer processes started together on one new store vs one writer process doing it alone, in the bucket and
+   on local disk: wall time from launch to the last exit (interpreter start included for both), rows each embedded (their sum against the store's rows: rows written twice), `verify_store`;
 3. training-side target reads: the block reader (`ChunkTargets`, what training uses when targets exceed
    `train.memory_budget_gb`) over a `block_order` epoch plan in batches of `train.batch_size`, from the bucket vs
    from disk, against one training step of the demo student (forward + backward, the demo's batch and window):
@@ -51,20 +51,31 @@ class SpectrumTeacher(torch.nn.Module):
         return power @ self.project
 
 
-def write_store(corpus: str, stores: str) -> dict:
-    """One writer (this process): embed `corpus` into `stores`; its report plus wall seconds."""
+def write_store(corpus: str, stores: str, teacher_name: str) -> dict:
+    """One writer (this process): embed `corpus` into `stores` with the spectrum teacher or aisfx; its report plus
+    wall seconds."""
     from pipeline.corpus import Corpus
     from pipeline.embed import EmbedConfig, extract
+    from pipeline.teachers.registry import build_teacher
 
     torch.set_num_threads(1)
+    teacher = SpectrumTeacher() if teacher_name == "spectrum" else build_teacher(teacher_name, {})
     t0 = time.perf_counter()
-    result = extract(EmbedConfig(teacher="spectrum", **CFG), SpectrumTeacher(), Corpus(corpus), stores)
+    result = extract(EmbedConfig(teacher=teacher_name, **CFG), teacher, Corpus(corpus), stores)
     return dict(result.report, wall=time.perf_counter() - t0, url=result.url)
 
 
-def launch_writer(corpus: str, stores: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.s3", "--writer", stores, "--corpus", corpus], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def launch_writer(corpus: str, stores: str, env: dict, teacher: str = "spectrum") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.s3", "--writer", stores, "--corpus", corpus,
+                             "--teacher", teacher], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def timed(run) -> dict:
+    """`run()`'s report plus `process_wall`: seconds from launch to exit, as two writers are timed together."""
+    t0 = time.perf_counter()
+    report = run()
+    return dict(report, process_wall=time.perf_counter() - t0)
 
 
 def finish(proc: subprocess.Popen) -> dict:
@@ -147,11 +158,13 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200, help="target batches timed per store")
+    parser.add_argument("--aisfx-clips", type=int, default=300, help="clips embedded with aisfx, local and S3 (0: skip)")
     parser.add_argument("--writer", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--teacher", default="spectrum", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
-        print(json.dumps(write_store(args.corpus, args.writer), default=str))
+        print(json.dumps(write_store(args.corpus, args.writer, args.teacher), default=str))
         return
     torch.set_num_threads(1)
     from stages.params import read_params, section
@@ -166,11 +179,20 @@ def main() -> None:
         import fsspec
 
         fsspec.filesystem("s3").mkdir("bench")
-        local, remote, one, two = [], [], [], []
+        local, remote, one, two, one_local, two_local, aisfx = [], [], [], [], [], [], []
+        if args.aisfx_clips:
+            small, _ = work_corpus(tmp / "small", args.aisfx_clips)
+            aisfx = [(finish(launch_writer(small.path, str(tmp / "aisfx-local"), env, "aisfx")),
+                      finish(launch_writer(small.path, "s3://bench/aisfx", env, "aisfx")))]
         for r in range(args.repeats):
+            one_local.append(timed(lambda: finish(launch_writer(corpus.path, str(tmp / f"one-local{r}"), env))))
+            t0 = time.perf_counter()
+            pair = [launch_writer(corpus.path, str(tmp / f"two-local{r}"), env) for _ in range(2)]
+            reports = [finish(p) for p in pair]
+            two_local.append(dict(wall=time.perf_counter() - t0, rows=[x["windows_this_run"] for x in reports]))
             local.append(finish(launch_writer(corpus.path, str(tmp / f"local{r}"), env)))
             remote.append(finish(launch_writer(corpus.path, f"s3://bench/write{r}", env)))
-            one.append(finish(launch_writer(corpus.path, f"s3://bench/one{r}", env)))
+            one.append(timed(lambda: finish(launch_writer(corpus.path, f"s3://bench/one{r}", env))))
             t0 = time.perf_counter()
             pair = [launch_writer(corpus.path, f"s3://bench/two{r}", env) for _ in range(2)]
             reports = [finish(p) for p in pair]
@@ -186,13 +208,23 @@ def main() -> None:
     med = lambda xs: float(np.median(xs))  # noqa: E731
     rate_local = med([x["windows_this_run"] / x["wall"] for x in local])
     rate_s3 = med([x["windows_this_run"] / x["wall"] for x in remote])
-    wall_one, wall_two = med([x["wall"] for x in one]), med([t["wall"] for t in two])
+    wall_one, wall_two = med([x["process_wall"] for x in one]), med([t["wall"] for t in two])
     steps_ratio = (step + reads_local[1]) / (step + reads_s3[1])
+    wall_one_local = med([x["process_wall"] for x in one_local])
+    wall_two_local = med([t["wall"] for t in two_local])
     figures = [
         Figure("embed write, S3 / local (windows/s)", rate_s3 / rate_local, ">=", 0.9, "x",
                f"{rate_s3:.0f} vs {rate_local:.0f} windows/s, whole writer process, cheap teacher"),
+    ]
+    for here, there in aisfx:
+        a, b = here["windows_this_run"] / here["wall"], there["windows_this_run"] / there["wall"]
+        figures.append(Figure("embed write with aisfx, S3 / local", b / a, ">=", 0.9, "x",
+                              f"{b:.1f} vs {a:.1f} windows/s ({here['windows']} windows, one thread)"))
+    figures += [
         Figure("two writers / one writer (wall, S3)", wall_two / wall_one, "<=", 1.2, "x",
                f"{wall_two:.1f} s vs {wall_one:.1f} s; rows per writer {[t['rows'] for t in two]}"),
+        Figure("two writers / one writer (wall, local disk)", wall_two_local / wall_one_local, "<=", 1.2, "x",
+               f"{wall_two_local:.1f} s vs {wall_one_local:.1f} s; rows per writer {[t['rows'] for t in two_local]}"),
         Figure("rows written twice", float(max(twice)), "<=", 0, "", f"per repeat {twice}"),
         Figure("store verify problems (two writers)", float(sum(len(p) for p in problems)), "<=", 0, ""),
         Figure("training steps/s, targets on S3 / on disk", steps_ratio, ">=", 0.9, "x",
@@ -204,7 +236,9 @@ def main() -> None:
     for f in figures:
         print(f"- {f.name}: {f.note}")
     save_results(ROOT / "benchmarks" / "s3.json", figures, {"corpus": origin, "repeats": args.repeats,
-                                                           "local": local, "s3": remote, "one": one, "two": two})
+                                                           "local": local, "s3": remote, "one": one, "two": two,
+                                                           "one_local": one_local, "two_local": two_local,
+                                                           "aisfx": aisfx})
 
 
 if __name__ == "__main__":
