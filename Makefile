@@ -26,8 +26,9 @@ install: $(STAMP)
 demo: install
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
+# two pytest-xdist workers, each test file on one worker (its module fixtures built once)
 test: install
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean-venv:
 	rm -rf $(VENV)
