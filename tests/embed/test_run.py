@@ -263,7 +263,7 @@ def test_concurrent_runs_split_the_shards_and_write_each_row_once(corpus, refere
     """Two runs started together on one new store: one creates it while the other waits for the creation, then they
     take shards by claim; every shard is closed by exactly one of them and the store is the single run's, bitwise."""
     out = tmp_path / "out"
-    procs = [launch(tmp_path, corpus, out / "logs" / str(i), sleep=0.05, cfg={"claim_seconds": 30.0},
+    procs = [launch(tmp_path, corpus, out / "logs" / str(i), sleep=0.3, cfg={"claim_seconds": 30.0},
                     stores=out) for i in range(2)]
     logs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs

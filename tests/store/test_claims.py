@@ -44,30 +44,30 @@ def test_a_claim_whose_process_here_is_gone_is_taken_at_once(url):
 
 def test_a_silent_claim_from_another_machine_expires_after_its_ttl(url, monkeypatch):
     monkeypatch.setattr(claims_module, "HOST", "elsewhere/0000")
-    other = Claims(url, ttl=0.5, owner="elsewhere")
+    other = Claims(url, ttl=2.0, owner="elsewhere")
     assert other.take("shard-000000")
     monkeypatch.undo()
     b = Claims(url, ttl=60, owner="b")
     assert not b.take("shard-000000")  # first sight: the clock starts
     time.sleep(0.2)
     assert not b.take("shard-000000")  # unchanged, but not for its ttl yet
-    time.sleep(0.5)
+    time.sleep(2.0)
     assert b.take("shard-000000") and b.read("shard-000000")["owner"] == "b"
 
 
 def test_a_renewed_claim_does_not_expire_and_a_taken_one_is_lost(url, monkeypatch):
     monkeypatch.setattr(claims_module, "HOST", "elsewhere/0000")
-    with Claims(url, ttl=0.4, owner="alive") as holder:
+    with Claims(url, ttl=2.0, owner="alive") as holder:
         assert holder.take("shard-000003")
         monkeypatch.undo()
         b = Claims(url, ttl=60, owner="b")
-        for _ in range(8):  # 1.2 s, three times its ttl: the beats keep it fresh
+        for _ in range(10):  # 5 s, two and a half times its ttl: the beats (every 0.5 s) keep it fresh
             assert not b.take("shard-000003")
-            time.sleep(0.15)
+            time.sleep(0.5)
         holder.require("shard-000003")
         holder._stop.set()  # the holder stalls (no more beats) ...
         holder._thread.join()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not b.take("shard-000003"):  # ... and another writer takes over after the ttl
             assert time.monotonic() < deadline
             time.sleep(0.1)

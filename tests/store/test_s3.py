@@ -147,7 +147,7 @@ def test_two_writers_on_one_bucket_split_the_shards(bucket, tiny_corpus, tmp_pat
 def test_two_writer_processes_on_one_bucket_write_every_row_once(bucket, tiny_corpus, tmp_path):
     """The same with two processes (each its own s3fs client and listing cache, as on two machines): every shard
     closed by exactly one of them, every row embedded once."""
-    procs = [launch(tmp_path, tiny_corpus, tmp_path / f"log{i}", sleep=0.05, stores=f"{bucket}/toy",
+    procs = [launch(tmp_path, tiny_corpus, tmp_path / f"log{i}", sleep=0.15, stores=f"{bucket}/toy",
                     cfg={"claim_seconds": 30.0, "chunk_rows": 4, "shard_rows": 8}) for i in range(2)]
     logs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
@@ -162,13 +162,13 @@ def test_a_silent_writers_claim_expires_and_the_rerun_takes_its_shards(bucket, t
                                                                        monkeypatch):
     """A writer on another machine claimed shard 0 and then fell silent (no renewals: its machine went down). A
     run on the store embeds the other shards, then waits, says who holds what, and takes shard 0 over once the claim
-    has not changed for its expiry (3 s) on the run's own clock."""
+    has not changed for its expiry (10 s, longer than the other shards take) on the run's own clock."""
     cfg = EmbedConfig(teacher="toy", **dict(CFG, claim_seconds=30.0))
     local = extract(cfg, ToyTeacher(), tiny_corpus, str(tmp_path / "local" / "toy"))
     url = f"{bucket}/toy/{local.fingerprint}"
     with monkeypatch.context() as patch:
         patch.setattr(claims_module, "HOST", "gpu-node-7/0000")
-        assert Claims(url, ttl=3.0, owner="gpu-node-7/4242/rank0").take("shard-000000")
+        assert Claims(url, ttl=10.0, owner="gpu-node-7/4242/rank0").take("shard-000000")
     result = extract(cfg, ToyTeacher(), tiny_corpus, f"{bucket}/toy")
     err = capfd.readouterr().err
     assert "waiting for 1 unfinished shard(s) held by other writers (gpu-node-7/4242/rank0 holds shard(s) 0)" in err
