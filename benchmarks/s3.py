@@ -7,7 +7,8 @@ points s3fs at it through the standard AWS environment variables, and measures i
 1. embed write throughput (windows/s) into the bucket vs into a local folder, each in a fresh writer process with
    a cheap synthetic teacher (so storage, not the teacher, is what differs), and with aisfx on a smaller corpus;
 2. two writer processes started together on one new store vs one writer process doing it alone, in the bucket and
-   on local disk: wall time from launch to the last exit (interpreter start included for both), rows each embedded (their sum against the store's rows: rows written twice), `verify_store`;
+   on local disk: wall time from launch to the last exit (interpreter start included for both), rows each embedded
+   (their sum against the store's rows: rows written twice), `verify_store`;
 3. training-side target reads: the block reader (`ChunkTargets`, what training uses when targets exceed
    `train.memory_budget_gb`) over a `block_order` epoch plan in batches of `train.batch_size`, from the bucket vs
    from disk, against one training step of the demo student (forward + backward, the demo's batch and window):
@@ -158,7 +159,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200, help="target batches timed per store")
-    parser.add_argument("--aisfx-clips", type=int, default=300, help="clips embedded with aisfx, local and S3 (0: skip)")
+    parser.add_argument("--aisfx-clips", type=int, default=300,
+                        help="clips embedded with aisfx, local and S3 (0: skip)")
     parser.add_argument("--writer", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--teacher", default="spectrum", help=argparse.SUPPRESS)

@@ -41,7 +41,8 @@ def claimed_shards(store: EmbeddingStore, claims: Claims, preferred: Callable[[i
             yield shard
             break
         else:
-            holders = claims.holders([shard_claim(s) for s in left])
+            owners = claims.holders([shard_claim(s) for s in left])
+            holders = {s: owners[shard_claim(s)] for s in left if shard_claim(s) in owners}
             line = waiting_line(store, holders, len(left))
             if line != told:
                 tell(line)
@@ -49,11 +50,11 @@ def claimed_shards(store: EmbeddingStore, claims: Claims, preferred: Callable[[i
             time.sleep(claims.poll)
 
 
-def waiting_line(store: EmbeddingStore, holders: dict[str, str], left: int) -> str:
-    """What a waiting writer tells: how many shards are left and who holds them."""
+def waiting_line(store: EmbeddingStore, holders: dict[int, str], left: int) -> str:
+    """What a waiting writer tells: how many shards are left and who holds them (`holders`: shard -> owner)."""
     by_owner: dict[str, list[str]] = {}
-    for name, owner in sorted(holders.items()):
-        by_owner.setdefault(owner, []).append(name.removeprefix("shard-").lstrip("0") or "0")
+    for shard, owner in sorted(holders.items()):
+        by_owner.setdefault(owner, []).append(str(shard))
     held = "; ".join(f"{owner} holds shard(s) {', '.join(names)}" for owner, names in by_owner.items())
     return (f"store {store.url}: waiting for {left} unfinished shard(s) held by other writers ({held or 'releasing'}); "
             f"a claim not renewed within its expiry is taken over")
@@ -61,16 +62,14 @@ def waiting_line(store: EmbeddingStore, holders: dict[str, str], left: int) -> s
 
 def finalise_once(store: EmbeddingStore, claims: Claims) -> bool:
     """Finalise the store unless another writer does: returns True if this writer did, False if another did."""
-    while True:
-        fresh = EmbeddingStore.open(store.url)
-        if fresh.complete:
-            return False
+    while not EmbeddingStore.open(store.url).complete:
         if claims.take("finalise"):
             try:
-                if not EmbeddingStore.open(store.url).complete:
-                    store.finalise()
-                    return True
-                return False
+                if EmbeddingStore.open(store.url).complete:  # finalised between our look and our claim
+                    return False
+                store.finalise()
+                return True
             finally:
                 claims.release("finalise")
         time.sleep(claims.poll)
+    return False

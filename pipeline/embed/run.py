@@ -65,16 +65,17 @@ def _extract_claimed(cfg: EmbedConfig, teacher: Teacher, corpus: Corpus, store: 
                      info: distributed.DistInfo, claims: Claims) -> dict:
     device = distributed.pick_device(cfg.device)
     layout, index = store.layout, store.row_index()
-    dataset = WindowDataset(corpus, index, int(round(cfg.window_seconds * corpus.sample_rate)), int(teacher.sample_rate))
+    window = int(round(cfg.window_seconds * corpus.sample_rate))
+    dataset = WindowDataset(corpus, index, window, int(teacher.sample_rate))
     teacher.to(device)
     t0, n, real_audio = time.perf_counter(), 0, 0.0
     finished = sum(hi - lo for lo, hi in map(layout.shard_range, store.done_shards()))
     with tqdm(total=layout.n_windows, initial=finished, desc=f"embed {teacher.name}", unit="win",
               mininterval=1.0) as bar:
         for shard in claimed_shards(store, claims, lambda s: s % info.world == info.rank):
-            name = shard_claim(shard)
-            lo, hi = store.resume_row(shard), layout.shard_range(shard)[1]  # re-checks every committed row
-            bar.update(lo - layout.shard_range(shard)[0])
+            name, (start, hi) = shard_claim(shard), layout.shard_range(shard)
+            lo = store.resume_row(shard)  # re-checks every committed row
+            bar.update(lo - start)
             if lo < hi:
                 loader = DataLoader(dataset, batch_sampler=plan_batches(layout, [(lo, hi)], cfg.batch_size),
                                     num_workers=cfg.workers, pin_memory=device.type == "cuda",

@@ -30,5 +30,5 @@ from pipeline.store.verify import expected_arrays, store_contents, verify_store
 
 __all__ = ["COUNTS", "EMBEDDING_ARRAYS", "FORMAT_VERSION", "POINTER", "ROW_ARRAYS", "VIEW_ARRAYS", "EmbeddingStore",
            "StoreError", "StoreLayout", "clip_means", "current_url", "expected_arrays", "open_current", "open_group",
-           "remote_errors", "require_reachable", "shard_checksum", "store_contents", "store_fingerprint", "store_url", "teacher_dir",
-           "verify_store", "write_every_chunk", "write_pointer"]
+           "remote_errors", "require_reachable", "shard_checksum", "store_contents", "store_fingerprint", "store_url",
+           "teacher_dir", "verify_store", "write_every_chunk", "write_pointer"]

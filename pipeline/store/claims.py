@@ -1,8 +1,8 @@
 """Claims: leases on parts of a store (its creation, each shard, its finalising) that work wherever the store lives.
 
-A claim is a small JSON object in the store's `claims/` folder, created only if absent (an exclusive create: `O_EXCL` on a
-local disk, `If-None-Match: *` on S3 and servers of its protocol, the same on `memory://`), so of two writers that
-try at once exactly one gets it. The holder renews its claims from a background thread (a `beat` counter, every
+A claim is a small JSON object in the store's `claims/` folder, created only if absent (an exclusive create:
+`O_EXCL` on a local disk, `If-None-Match: *` on S3 and servers of its protocol, the same on `memory://`), so of two
+writers that try at once exactly one gets it. The holder renews its claims from a background thread (a `beat` counter, every
 quarter of `ttl`). Another writer treats a claim as stale, and may take it, when
 
 - the holder ran on this machine and its process is gone (a SIGKILLed run requeued at once resumes at once), or

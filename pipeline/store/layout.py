@@ -1,6 +1,7 @@
 """What every store shares: its layout, fingerprint, checksums and errors."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class StoreError(Exception):
     """The store is missing, incomplete, corrupt or built from something else."""
 
 
+@functools.cache
 def remote_errors() -> tuple[type[BaseException], ...]:
     """Errors an object-store client raises when its endpoint stops answering, besides OSError (s3fs passes
     botocore's connection errors through; aiohttp's come from HTTP-based filesystems); only those installed."""
