@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from pipeline.config import check
 from pipeline.students.base import Student
 from pipeline.students.layers import ConvNormAct, activation, batch_norm, init_weights, make_divisible
-from pipeline.students.mobilenetv3 import LAST_CONV_RATIO, BlockConfig, block_configs, check_width_and_strides
+from pipeline.students.mobilenetv3 import BlockConfig, block_configs, check_width_and_strides, last_conv_channels
 from pipeline.students.pooling import POOLINGS, embedding, frame_embedding, pooled_dim
 
 
@@ -41,10 +41,12 @@ class DyMNOptions:
     temp_epochs: int = 30
     pooling: str = "mean"  # clip pooling of the last map (pipeline.students.pooling): mean or meanstd
     summary_bands: int = 0  # > 0: append the input's log-mel band statistics (that many bands)
+    last_channels: int = 0  # channels of the last 1x1 conv, the learnt embedding's width (0: 6 x the last block's)
 
     def __post_init__(self):
         check_width_and_strides(self.width, self.strides)
         check(self.kernels >= 1, "kernels", "must be >= 1")
+        check(self.last_channels >= 0, "last_channels", f"must be >= 0 (0: the default), got {self.last_channels}")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {list(POOLINGS)}, got {self.pooling!r}")
         check(self.summary_bands >= 0, "summary_bands", f"must be >= 0 (0: off), got {self.summary_bands}")
         check(self.relu_pieces >= 1, "relu_pieces", "must be >= 1")
@@ -198,11 +200,12 @@ class DyMN(Student):
         self.temp_start, self.temp_end, self.temp_epochs = options.temp_start, options.temp_end, options.temp_epochs
         configs = block_configs(options.width, options.strides)
         last_ch = configs[-1].out_ch
+        out_ch = last_conv_channels(last_ch, options.last_channels)
         self.pooling, self.summary_bands = options.pooling, options.summary_bands
-        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling, options.summary_bands)
+        self.embed_dim = pooled_dim(out_ch, options.pooling, options.summary_bands)
         self.stem = ConvNormAct(1, configs[0].in_ch, 3, 2, act="HS")
         self.blocks = nn.Sequential(*[DyBlock(cfg, options) for cfg in configs])
-        self.last = ConvNormAct(last_ch, LAST_CONV_RATIO * last_ch, act="HS")
+        self.last = ConvNormAct(last_ch, out_ch, act="HS")
         init_weights(self)
 
     def embed(self, logmels: torch.Tensor) -> torch.Tensor:

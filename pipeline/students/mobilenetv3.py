@@ -40,6 +40,12 @@ STEM_CHANNELS = 16
 LAST_CONV_RATIO = 6
 
 
+def last_conv_channels(last_block_channels: int, last_channels: int) -> int:
+    """Output channels of the last 1x1 conv (the learnt part of the embedding): `last_channels`, or 0 for
+    EfficientAT's six times the last block's channels."""
+    return last_channels or LAST_CONV_RATIO * last_block_channels
+
+
 @dataclass(frozen=True)
 class BlockConfig:
     """One inverted-residual block, channels already scaled by the width multiplier."""
@@ -81,10 +87,12 @@ class MobileNetV3Options:
     se_ratio: int = 4
     pooling: str = "mean"  # clip pooling of the last map (pipeline.students.pooling): mean or meanstd
     summary_bands: int = 0  # > 0: append the input's log-mel band statistics (that many bands)
+    last_channels: int = 0  # channels of the last 1x1 conv, the learnt embedding's width (0: 6 x the last block's)
 
     def __post_init__(self):
         check_width_and_strides(self.width, self.strides)
         check(self.se_ratio >= 1, "se_ratio", "must be >= 1")
+        check(self.last_channels >= 0, "last_channels", f"must be >= 0 (0: the default), got {self.last_channels}")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {list(POOLINGS)}, got {self.pooling!r}")
         check(self.summary_bands >= 0, "summary_bands", f"must be >= 0 (0: off), got {self.summary_bands}")
 
@@ -134,12 +142,13 @@ class MobileNetV3(Student):
         super().__init__()
         configs = block_configs(options.width, options.strides)
         last_ch = configs[-1].out_ch
+        out_ch = last_conv_channels(last_ch, options.last_channels)
         self.pooling, self.summary_bands = options.pooling, options.summary_bands
-        self.embed_dim = pooled_dim(LAST_CONV_RATIO * last_ch, options.pooling, options.summary_bands)
+        self.embed_dim = pooled_dim(out_ch, options.pooling, options.summary_bands)
         self.features = nn.Sequential(
             ConvNormAct(1, configs[0].in_ch, 3, 2, act="HS"),
             *[InvertedResidual(cfg, options.se_ratio) for cfg in configs],
-            ConvNormAct(last_ch, LAST_CONV_RATIO * last_ch, act="HS"),
+            ConvNormAct(last_ch, out_ch, act="HS"),
         )
         init_weights(self)
 

@@ -106,3 +106,8 @@ def test_torchscript_matches_eager():
     model = DyMN(DyMNOptions(width=0.1)).eval()
     spec = torch.randn(2, 128, 45)
     torch.testing.assert_close(torch.jit.script(model)(spec), model(spec))
+
+
+def test_last_channels_sets_the_learnt_width():
+    model = DyMN(DyMNOptions(width=0.1, last_channels=40))
+    assert model.embed_dim == 40 and model(torch.randn(2, 128, 53)).shape == (2, 40)

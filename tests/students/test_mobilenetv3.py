@@ -74,3 +74,18 @@ def test_invalid_options():
         parse(MobileNetV3Options, {"strides": [2, 2, 3, 2]}, "student.mobilenetv3")
     with pytest.raises(ConfigError, match="width"):
         parse(MobileNetV3Options, {"width": 0.0}, "student.mobilenetv3")
+
+
+def test_last_channels_sets_the_learnt_width_before_the_summary():
+    model = MobileNetV3(MobileNetV3Options(width=0.1, last_channels=24, summary_bands=128)).eval()
+    spec = torch.randn(2, 128, 60)
+    out = model(spec)
+    assert model.embed_dim == 24 + 2 * 128 and out.shape == (2, model.embed_dim)
+    assert model.frames(spec).shape[-1] == model.embed_dim
+    default = MobileNetV3(MobileNetV3Options(width=0.1))
+    # only the last 1x1 conv changes: same input (the last block), fewer outputs
+    assert model.features[-1][0].in_channels == default.features[-1][0].in_channels
+    assert model.features[-1][0].out_channels == 24 < default.features[-1][0].out_channels
+    from pipeline.config import ConfigError, parse
+    with pytest.raises(ConfigError, match="last_channels"):
+        parse(MobileNetV3Options, {"last_channels": -1}, "student.mobilenetv3")
