@@ -14,8 +14,11 @@ from typing import Any, Literal, Mapping, TypeVar
 
 T = TypeVar("T")
 
-# the teacher stores `embed.teachers` and `train.teachers` name when params name none (one copy, for both stages)
-DEFAULT_TEACHERS: tuple[str, ...] = ("aisfx",)
+# the demo's teachers (one copy for every stage): the stores `embed.teachers` names, the joint space the cluster
+# index balances (the first teacher, then the rest), the heads of `train.teachers` and the `evaluate.teachers` rows
+DEFAULT_TEACHERS: tuple[str, ...] = ("aisfx", "resemblyzer")
+# their loss weights in `train.teachers` (docs/blind-spots.md: aisfx + resemblyzer 2:1)
+DEFAULT_TEACHER_WEIGHTS: tuple[float, ...] = (2.0, 1.0)
 
 
 class ConfigError(ValueError):

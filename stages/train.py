@@ -7,10 +7,10 @@ import click
 
 from pipeline import distributed
 from pipeline.audio.logmel import LogMelConfig
-from pipeline.config import DEFAULT_TEACHERS, ConfigError, parse
+from pipeline.config import ConfigError, parse
 from pipeline.corpus import Corpus, CorpusError
 from pipeline.store import StoreError, open_current, teacher_dir
-from pipeline.train.config import TeacherSpec, TrainConfig, check_frontend_fit, parse_teachers
+from pipeline.train.config import TeacherSpec, TrainConfig, check_frontend_fit, default_teachers, parse_teachers
 from pipeline.train.data import distill_data, supervised_data
 from pipeline.train.loop import fit
 from stages.params import audio_config, params_option, read_params, section, set_threads, write_json
@@ -67,7 +67,7 @@ def main(params_file: str, corpus: str, pointers: str | None, index: str | None,
     if data.get("objective") == "supervised":  # the baseline's own recipe, so a distillation study leaves it be
         data.update(section(params, "supervised", epochs=epochs))
     data.pop("name", None)  # names the output folder in dvc.yaml; the folder arrives as --out
-    teachers = data.pop("teachers", list(DEFAULT_TEACHERS))
+    teachers = data.pop("teachers", default_teachers())
     if teacher is not None:
         teachers = single_teacher(teachers, teacher)
     try:

@@ -22,7 +22,7 @@ from pipeline.evaluate.probes import ProbeConfig
 from pipeline.evaluate.suite import EvaluateConfig
 from pipeline.export import ExportConfig
 from pipeline.prepare import PrepareConfig
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TrainConfig, default_teachers
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
@@ -108,7 +108,9 @@ def test_library_functions_take_the_window_from_their_caller():
 
 
 def test_default_teachers_are_the_params_teachers():
-    assert list(DEFAULT_TEACHERS) == value("embed.teachers") == value("train.teachers")
+    assert list(DEFAULT_TEACHERS) == value("embed.teachers") == value("evaluate.teachers")
+    assert default_teachers() == value("train.teachers")
+    assert [value("cluster.teacher"), *value("cluster.joint_teachers")] == list(DEFAULT_TEACHERS)
 
 
 TEACHERS = Path(__file__).resolve().parents[1] / "pipeline" / "teachers"

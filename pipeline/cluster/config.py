@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import check
+from pipeline.config import DEFAULT_TEACHERS, check
 
 
 class ClusterError(ValueError):
@@ -14,8 +14,10 @@ class ClusterError(ValueError):
 class ClusterConfig:
     """Params section `cluster`: streaming k-means over clip embeddings and the balancing of its clusters."""
 
-    teacher: str = "aisfx"
-    joint_teachers: tuple[str, ...] = ()  # clustered together with `teacher` (per-teacher L2-normalised, concatenated)
+    teacher: str = DEFAULT_TEACHERS[0]
+    # clustered with `teacher` (each L2-normalised, concatenated); None: the other default teachers when `teacher`
+    # is the first default one (the demo's joint space), else none
+    joint_teachers: tuple[str, ...] | None = None
     k: int = 50
     normalize: bool = True
     pca_dim: int | None = None
@@ -38,6 +40,9 @@ class ClusterConfig:
 
     def __post_init__(self):
         check(bool(self.teacher), "cluster.teacher", "must name a teacher store")
+        if self.joint_teachers is None:
+            joint = DEFAULT_TEACHERS[1:] if self.teacher == DEFAULT_TEACHERS[0] else ()
+            object.__setattr__(self, "joint_teachers", joint)
         names = [self.teacher, *self.joint_teachers]
         check(len(set(names)) == len(names) and all(names), "cluster.joint_teachers",
               f"must name other teachers than cluster.teacher, each once, got {list(self.joint_teachers)}")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.config import check
+from pipeline.config import DEFAULT_TEACHERS, check
 from pipeline.evaluate.benchmark import evaluate_embedder
 from pipeline.evaluate.detection import DetectionConfig, load_detection_task
 from pipeline.evaluate.embedders import LogMelStats, StudentEmbedder, TeacherEmbedder
@@ -37,7 +37,7 @@ class EvaluateConfig:
 
     builtin_tasks: bool = True                  # probe the built-in demo tasks (folder: EvaluatePaths.tasks)
     tasks: tuple[TaskConfig, ...] = ()          # further tasks (ESC-50, US8K, ... on your disk)
-    teachers: tuple[str, ...] = ("aisfx",)
+    teachers: tuple[str, ...] = DEFAULT_TEACHERS
     teacher_options: dict = field(default_factory=dict)
     students: tuple[str, ...] = ("demo",)       # distilled students (folders under EvaluatePaths.students)
     supervised: tuple[str, ...] = ("demo-supervised",)  # supervised baselines (folders there too)

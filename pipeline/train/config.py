@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pipeline.config import ConfigError, check, parse, to_dict
+from pipeline.config import DEFAULT_TEACHER_WEIGHTS, DEFAULT_TEACHERS, ConfigError, check, parse, to_dict
 from pipeline.losses.registry import loss_options
 from pipeline.students.registry import student_options
 
@@ -94,6 +94,11 @@ class TeacherSpec:
     def __post_init__(self):
         check(isinstance(self.name, str) and bool(self.name.strip()), "name", "must name a teacher store")
         check(math.isfinite(self.weight) and self.weight > 0, "weight", f"must be a finite number > 0, got {self.weight}")
+
+
+def default_teachers() -> list[dict]:
+    """`train.teachers` when params name none: the default teachers with their default loss weights."""
+    return [{"name": name, "weight": weight} for name, weight in zip(DEFAULT_TEACHERS, DEFAULT_TEACHER_WEIGHTS)]
 
 
 def parse_teachers(value: Any, cfg: TrainConfig) -> tuple[TrainConfig, tuple[TeacherSpec, ...]]:
