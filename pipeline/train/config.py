@@ -18,7 +18,7 @@ class TrainConfig:
 
     objective: Literal["distill", "supervised"] = "distill"
     student: str = "mobilenetv3"
-    student_options: dict = field(default_factory=lambda: {"width": 0.35, "summary_bands": 128})
+    student_options: dict = field(default_factory=lambda: {"width": 0.35, "summary_bands": 128, "last_channels": 64})
     init: str | None = None  # backbone checkpoint the student starts from (student.pt, checkpoint.pt, EfficientAT)
     head_hidden: tuple[int, ...] = ()
     loss: str = "clap"
