@@ -83,7 +83,7 @@ def run_params(args: argparse.Namespace) -> dict:
     params["audio"].update(window_seconds=10.0, hop_seconds=10.0)
     params["prepare"].update(input="source/manifest.csv", codec=args.codec_store, workers=0)
     params["embed"].update(teachers=[args.teacher], workers=1)
-    params["cluster"].update(teacher=args.teacher, k=args.k, sweep=[])
+    params["cluster"].update(teacher=args.teacher, joint_teachers=[], k=args.k, sweep=[])
     params["train"].update(name="student", teachers=[args.teacher], epochs=args.epochs, epoch_size=args.epoch_size,
                            batch_size=args.batch_size, val_max_rows=512, workers=1,
                            cache_logmels=False)  # 20,000 log-mels of 10 s would exceed the demo's RAM budget

@@ -3,8 +3,8 @@ online distillation.
 
     python -m benchmarks.train [--params params.yaml] [--steps 6] [--warmup 2] [--workers 1] [--threads N]
 
-On the demo corpus and its aisfx store, with the demo's train settings (params.yaml: MobileNetV3 width 0.2,
-batch 32, 4 s windows, 128 mels), times each step (median seconds after warm-up) of:
+On the demo corpus and its aisfx store, with the demo's train settings but aisfx's head alone (params.yaml: the
+demo student, batch 32, 2 s windows, 128 mels), times each step (median seconds after warm-up) of:
 1. the whole step fed by the training DataLoader reading HDF5 (targets gathered from the cached store,
    front-end, student, head, loss, update) vs the same step on batches pre-loaded as tensors (ratio >= 0.9);
 2. the step fed from the log-mel bank (`train.cache_logmels`: each fixed example's front-end computed once, no
@@ -29,12 +29,12 @@ from pipeline import distributed
 from pipeline.audio.decode import resample
 from pipeline.config import parse
 from pipeline.corpus import Corpus
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import TrainConfig, default_teachers, parse_teachers
 from pipeline.train.data import PlanDataset, TrainData, epoch_plan, plan_loader
 from pipeline.train.loop import plan_batches, train_step
 from pipeline.train.runtime import Runtime, setup_runtime
 from stages.params import read_params, section, set_threads
-from stages.train import frontend_config, load_data
+from stages.train import frontend_config, load_data, single_teacher
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (batch, samples) waveforms, (batch, dim) targets
 
@@ -134,8 +134,9 @@ def setup(args: argparse.Namespace) -> tuple[TrainConfig, TrainData, Runtime]:
                    cache_logmels=False, channels_last=False)  # today's loop; measure() builds the fast one
     data.update(epoch_size=(args.steps + args.warmup) * int(data.get("batch_size", 32)))
     data.pop("name", None)
-    teachers = list(data.pop("teachers", ["aisfx"]))
-    cfg = parse(TrainConfig, data, "train")
+    # aisfx's head alone: the online baseline runs that one teacher
+    aisfx = single_teacher(data.pop("teachers", default_teachers()), "aisfx")
+    cfg, teachers = parse_teachers(aisfx, parse(TrainConfig, data, "train"))
     corpus = Corpus(args.corpus)
     train_data = load_data(cfg, params, teachers, corpus, args.embeddings, None)
     rt = setup_runtime(cfg, train_data, frontend_config(params, corpus.sample_rate), distributed.DistInfo())
