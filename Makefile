@@ -26,7 +26,8 @@ install: $(STAMP)
 demo: install
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
-# two pytest-xdist workers, each test file on one worker (its module fixtures built once)
+# two pytest-xdist workers, each test file on one worker (its module fixtures built once); pytest-randomly
+# shuffles files and tests with a new seed every run (printed in the header), so a leak between tests shows
 test: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
