@@ -54,3 +54,12 @@ def tiny_corpus(audio_folder: Path, tmp_path: Path):
 def make_tone():
     """The `tone(freq, seconds, rate, amp)` helper as a fixture (importlib mode cannot import conftest)."""
     return tone
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The random test order's seed at the end of every run, `-q` included (pytest-randomly prints it in the header,
+    which `-q` hides), so a failing order can be replayed."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed")
+        terminalreporter.write_line(f"test order: pytest-randomly seed {seed} "
+                                    f"(replay: -p randomly --randomly-seed={seed})")
