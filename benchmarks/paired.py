@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import argparse
 
-import yaml
-
 from pipeline.config import parse
 from pipeline.evaluate.paired import average_difference, task_difference
 from pipeline.evaluate.rows import ModelRow
 from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, run_suite
+from stages.params import audio_config, read_params
 
 
 def students_only(params: dict, a: str, b: str) -> EvaluateConfig:
     """params' `evaluate` section narrowed to probing students `a` and `b` alone."""
     data = dict(params.get("evaluate") or {}, students=[a, b], supervised=[], untrained=False, projected=False,
-                logmel=False, window_seconds=params["audio"]["window_seconds"])
+                logmel=False, window_seconds=audio_config(params).window_seconds)
     data["detection"] = dict(data.get("detection") or {}, sliding_students=False)
     return parse(EvaluateConfig, data, "evaluate")
 
@@ -40,11 +39,11 @@ def main() -> None:
     parser.add_argument("b")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = yaml.safe_load(open(args.params))
+    params = read_params(args.params)
     paths = params["paths"]
     rows = run_suite(students_only(params, args.a, args.b),
                      EvaluatePaths(students=paths["students"], embeddings=paths["eval_embeddings"],
-                                   tasks=paths["tasks"]), params["audio"]["sample_rate"])
+                                   tasks=paths["tasks"]), audio_config(params).sample_rate)
     named = {r.model: r for r in rows}
     for task, diff in differences(named[args.a], named[args.b]):
         text = "-" if diff is None else f"{100 * diff[0]:+.1f} ± {100 * diff[1]:.1f}"
