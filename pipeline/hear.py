@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.inference.frames import frame_embeddings, on_grid
+from pipeline.inference.frames import FRAME_BATCH, frame_embeddings, on_grid
 from pipeline.inference.model import StudentModel, load_student
 from pipeline.inference.modes import evaluating
 
@@ -32,12 +32,12 @@ class HearStudent(nn.Module):
     """A student with the attributes the HEAR API reads, plus how its timestamp windows are cut."""
 
     def __init__(self, student: StudentModel, hop_ms: float = 50.0, window_seconds: float = 1.0,
-                 batch_size: int = 64, timestamps: str = "frames"):
+                 batch_size: int = 64, timestamps: str = "frames", frame_batch: int = FRAME_BATCH):
         super().__init__()
         rate = int(student.sample_rate)
-        if hop_ms <= 0 or window_seconds <= 0 or batch_size < 1:
-            raise ValueError(f"need hop_ms > 0, window_seconds > 0 and batch_size >= 1, got {hop_ms}, "
-                             f"{window_seconds}, {batch_size}")
+        if hop_ms <= 0 or window_seconds <= 0 or batch_size < 1 or frame_batch < 1:
+            raise ValueError(f"need hop_ms > 0, window_seconds > 0, batch_size >= 1 and frame_batch >= 1, got "
+                             f"{hop_ms}, {window_seconds}, {batch_size}, {frame_batch}")
         if timestamps not in ("frames", "windows"):
             raise ValueError(f"timestamps must be 'frames' or 'windows', got {timestamps!r}")
         self.timestamps = timestamps
@@ -46,7 +46,8 @@ class HearStudent(nn.Module):
         self.scene_embedding_size = self.timestamp_embedding_size = int(student.embedding_dim)
         self.hop = max(1, round(hop_ms * rate / 1000))
         self.window = 2 * max(1, round(window_seconds * rate / 2))  # even, so each window's centre is a sample
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # windows per forward for scenes and the `windows` way
+        self.frame_batch = frame_batch  # training-length windows per forward for the `frames` way
 
     def encode(self, windows: torch.Tensor) -> torch.Tensor:
         """(n_sounds, n_windows, samples) -> (n_sounds, n_windows, dim) float32, `batch_size` windows per forward."""
@@ -72,7 +73,7 @@ class HearStudent(nn.Module):
         step_ms = self.hop * 1000 / self.sample_rate
         stamps = torch.arange(n_stamps, dtype=torch.float64, device=audio.device) * step_ms  # float64: no drift
         if self.timestamps == "frames":
-            emb, centres = frame_embeddings(self.student.frames, audio, self.student.window_samples, self.batch_size)
+            emb, centres = frame_embeddings(self.student.frames, audio, self.student.window_samples, self.frame_batch)
             emb = on_grid(emb, centres * 1000 / self.sample_rate, stamps)
         else:
             half = self.window // 2
@@ -84,7 +85,7 @@ class HearStudent(nn.Module):
 
 def load_model(model_file_path: str = "", **kwargs) -> HearStudent:
     """A `student.pt` (or its folder) behind the HEAR API; kwargs: hop_ms, window_seconds, batch_size,
-    timestamps ('frames' or 'windows')."""
+    timestamps ('frames' or 'windows'), frame_batch."""
     if not model_file_path:
         raise ValueError("pass the path of a trained student.pt (or its folder); there are no default weights")
     return HearStudent(load_student(model_file_path), **kwargs)

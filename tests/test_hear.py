@@ -112,6 +112,15 @@ def test_batch_consistency(checkpoint, timestamps):
         torch.testing.assert_close(one_stamps[0], stamps[i])
 
 
+def test_frame_batch_changes_speed_not_embeddings(checkpoint):
+    audio = noise(2, 5.2, seed=3)
+    one = hear.get_timestamp_embeddings(audio, hear.load_model(str(checkpoint), frame_batch=1))[0]
+    many = hear.get_timestamp_embeddings(audio, hear.load_model(str(checkpoint), frame_batch=5))[0]
+    torch.testing.assert_close(one, many, rtol=0, atol=TOL)
+    with pytest.raises(ValueError, match="frame_batch"):
+        hear.load_model(str(checkpoint), frame_batch=0)
+
+
 @pytest.mark.parametrize("timestamps", ["frames", "windows"])
 def test_options_round_the_hop_to_samples_without_drift(checkpoint, timestamps):
     model = hear.load_model(str(checkpoint), hop_ms=100 / 3, window_seconds=0.25, batch_size=7, timestamps=timestamps)

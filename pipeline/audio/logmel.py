@@ -81,6 +81,13 @@ def mel_filterbank(cfg: LogMelConfig) -> np.ndarray:
     return np.maximum(0.0, np.minimum(rising, falling))
 
 
+def pair_power(spec: torch.Tensor) -> torch.Tensor:
+    """(..., 2) real/imaginary pairs -> (...) power, re^2 + im^2. The same floats as `spec.pow(2).sum(-1)`, but
+    two strided element-wise products instead of a reduction over a trailing axis of 2, which is several times
+    slower on CPU (it was the front-end's largest cost)."""
+    return spec[..., 0].square() + spec[..., 1].square()
+
+
 class LogMel(nn.Module):
     """(batch, samples) float waveforms -> (batch, n_mels, frames) log-mel spectrograms."""
 
@@ -106,10 +113,10 @@ class LogMel(nn.Module):
             if torch.onnx.is_in_onnx_export():  # the ONNX exporter has no complex type: real/imag pairs there only
                 spec = torch.stft(waveforms, self.n_fft, hop_length=self.hop_length, window=self.window, center=True,
                                   pad_mode="constant", return_complex=False)
-                return spec.pow(2).sum(-1)
+                return pair_power(spec)
         spec = torch.view_as_real(torch.stft(waveforms, self.n_fft, hop_length=self.hop_length, window=self.window,
                                              center=True, pad_mode="constant", return_complex=True))
-        return spec.pow(2).sum(-1)  # (batch, freqs, frames, 2) -> power
+        return pair_power(spec)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Log-mel spectrogram of a batch of waveforms."""

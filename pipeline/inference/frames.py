@@ -20,6 +20,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+# training-length windows per forward pass: on one CPU thread 8 windows of 2 s ran fastest per second of audio
+# (larger batches spend more time in memory traffic than they save in per-call overhead; BENCHMARKS.md)
+FRAME_BATCH = 8
+
 FrameFn = Callable[[torch.Tensor], torch.Tensor]  # (batch, window) waveforms -> (batch, steps, dim)
 
 
@@ -35,7 +39,7 @@ def kept_steps(steps: int, window: int) -> tuple[list[int], list[float]]:
 
 
 def frame_embeddings(fn: FrameFn, audio: torch.Tensor, window: int,
-                     batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+                     batch_size: int = FRAME_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """(n_sounds, samples) -> embeddings (n_sounds, n_frames, dim) float32 and frame centres (n_frames,) in
     samples (float64), for the frames whose centres lie within the audio (at least one)."""
     n_sounds, n = audio.shape

@@ -19,7 +19,7 @@ from pipeline.audio.logmel import LogMel
 from pipeline.fingerprint import weights_fingerprint
 from pipeline.inference.checkpoint import Checkpoint, CheckpointConfig, read_checkpoint, save_student
 from pipeline.inference.classifier import StudentClassifier
-from pipeline.inference.frames import frame_embeddings, on_grid
+from pipeline.inference.frames import FRAME_BATCH, frame_embeddings, on_grid
 from pipeline.inference.modes import evaluating
 from pipeline.inference.segments import split_segments, to_rate
 from pipeline.students.head import HeadOptions, ProjectionHead, TeacherHeads, to_teacher_space
@@ -166,7 +166,7 @@ class StudentModel(nn.Module):
         return FrameEncoder(self.encoder)(waveforms)
 
     def embed_frames(self, waveform: Wave, sample_rate: int, hop_ms: float | None = None,
-                     batch_size: int = 16) -> tuple[Wave, Wave]:
+                     batch_size: int = FRAME_BATCH) -> tuple[Wave, Wave]:
         """Frame embeddings (n_frames, embedding_dim) of audio of any length and their times (n_frames,) in
         seconds: at the backbone's own step (frame centres), or every `hop_ms` from 0 (interpolated)."""
         wave = torch.from_numpy(to_rate(waveform, sample_rate, self.sample_rate))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from pipeline.audio.decode import resample
-from pipeline.inference.frames import frame_embeddings
+from pipeline.inference.frames import FRAME_BATCH, frame_embeddings
 from pipeline.inference.model import StudentModel, load_student
 from pipeline.inference.modes import evaluating
 
@@ -25,7 +25,7 @@ XARES_RATE = 16000
 class StudentEncoder(nn.Module):
     """X-ARES encoder protocol: `sampling_rate`, `output_dim`, `hop_size_in_ms`, forward (B, N) -> (B, T, D)."""
 
-    def __init__(self, student: StudentModel, batch_size: int = 16):
+    def __init__(self, student: StudentModel, batch_size: int = FRAME_BATCH):
         super().__init__()
         self.student = student.eval()
         self.sampling_rate = XARES_RATE

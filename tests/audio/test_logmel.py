@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.signal import get_window
 
-from pipeline.audio.logmel import LogMel, LogMelConfig
+from pipeline.audio.logmel import LogMel, LogMelConfig, pair_power
 from pipeline.config import ConfigError, parse
 
 SR = 32000
@@ -124,3 +124,10 @@ def test_band_statistics_over_masked_frames_skip_padding():
     mask = torch.ones(2, 1, 10)
     mask[..., 6:] = 0.0
     assert torch.allclose(band_statistics(mel, mask), band_statistics(mel[..., :6]), atol=1e-5)
+
+
+def test_pair_power_is_bit_identical_to_the_reduction_it_replaces():
+    spec = torch.view_as_real(torch.stft(torch.randn(3, 4000), 256, hop_length=64,
+                                         window=torch.hann_window(256), return_complex=True))
+    assert torch.equal(pair_power(spec), spec.pow(2).sum(-1))
+    assert torch.allclose(pair_power(spec), torch.view_as_complex(spec.contiguous()).abs().square(), rtol=1e-5)
