@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -46,6 +47,7 @@ class ProbeConfig:
     weight_decay: float = 1e-4
     batch_size: int = 128
     threads: int = 1
+    jobs: int = 2  # processes fitting folds side by side (joblib); 1 fits them in this process
 
     def __post_init__(self):
         check(len(self.seeds) >= 1, "probe.seeds", "needs at least one seed")
@@ -56,6 +58,7 @@ class ProbeConfig:
         check(self.hidden >= 1 and self.epochs >= 1 and self.patience >= 1 and self.batch_size >= 1, "probe",
               "hidden, epochs, patience and batch_size must be >= 1")
         check(self.threads >= 1, "probe.threads", f"must be >= 1, got {self.threads}")
+        check(self.jobs >= 1, "probe.jobs", f"must be >= 1, got {self.jobs}")
         check(self.learning_rate > 0 and self.weight_decay >= 0, "probe",
               "learning_rate must be > 0 and weight_decay >= 0")
 
@@ -215,6 +218,11 @@ def evaluate_probe(embeddings: np.ndarray, task: Task, cfg: ProbeConfig) -> Prob
     if invalid == task.n_clips:
         raise ValueError(f"task {task.name}: every embedding is NaN/Inf; nothing to probe")
     x = embeddings.astype(np.float64)
-    scores = [[probe_fold(x, task, train, test, cfg, seed) for train, test in task_splits(task, seed)]
-              for seed in cfg.seeds]
-    return ProbeResult(task.name, task.metric, np.asarray(scores, dtype=np.float64), invalid)
+    fits = [(seed, train, test) for seed in cfg.seeds for train, test in task_splits(task, seed)]
+    if cfg.jobs == 1 or len(fits) == 1:
+        flat = [probe_fold(x, task, train, test, cfg, seed) for seed, train, test in fits]
+    else:  # every fold is fitted from its own rows and seed alone: the same scores in any process, in any order
+        flat = Parallel(n_jobs=min(cfg.jobs, len(fits)))(
+            delayed(probe_fold)(x, task, train, test, cfg, seed) for seed, train, test in fits)
+    scores = np.asarray(flat, dtype=np.float64).reshape(len(cfg.seeds), -1)  # (seeds, folds): n_folds per seed
+    return ProbeResult(task.name, task.metric, scores, invalid)

@@ -20,9 +20,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-# training-length windows per forward pass: on one CPU thread 8 windows of 2 s ran fastest per second of audio
-# (larger batches spend more time in memory traffic than they save in per-call overhead; BENCHMARKS.md)
-FRAME_BATCH = 8
+# training-length windows per forward pass: on one CPU thread 8 to 32 windows of 2 s ran equally fast within the
+# noise, 32 the fastest median of three runs; 4 and 64 slower (`python -m benchmarks.frames`, BENCHMARKS.md)
+FRAME_BATCH = 32
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]  # (batch, window) waveforms -> (batch, steps, dim)
 

@@ -8,12 +8,22 @@ from pipeline.evaluate.report import write_report
 from pipeline.evaluate.rows import ModelRow
 from pipeline.evaluate.stats import mean_ci
 
-RNG = np.random.default_rng(3)
-HARD = RNG.normal(0.0, 0.08, (3, 5))  # how hard each (seed, fold) is, for every model
+HARD = np.random.default_rng(3).normal(0.0, 0.08, (3, 5))  # how hard each (seed, fold) is, for every model
+
+
+DRAWS: dict[str, np.random.Generator] = {}  # the running test's generator of fold noise
+
+
+@pytest.fixture(autouse=True)
+def fresh_draws():
+    """Each test draws its fold noise from a fresh generator: its rows do not depend on which tests ran before."""
+    DRAWS["rng"] = np.random.default_rng(4)
+    yield
+    DRAWS.clear()
 
 
 def _row(model: str, kind: str, means: dict, noise: float = 0.004) -> ModelRow:
-    folds = {t: m + HARD + RNG.normal(0.0, noise, (3, 5)) for t, m in means.items()}
+    folds = {t: m + HARD + DRAWS["rng"].normal(0.0, noise, (3, 5)) for t, m in means.items()}
     return ModelRow(model, kind, {t: mean_ci(f) for t, f in folds.items()}, folds=folds)
 
 

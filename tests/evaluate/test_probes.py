@@ -132,3 +132,16 @@ def test_probe_config():
         parse(ProbeConfig, {"probe": "svm"}, "probe")
     with pytest.raises(ConfigError, match="c_grid"):
         parse(ProbeConfig, {"c_grid": [0]}, "probe")
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_folds_fitted_in_parallel_score_exactly_as_in_one_process(kind: str):
+    x, labels = clusters(3)
+    labels = np.where(np.random.default_rng(4).random(N) < 0.3, (labels + 1) % CLASSES, labels)  # not all perfect
+    serial = evaluate_probe(x, make_task(labels), ProbeConfig(probe=kind, seeds=(0, 1), jobs=1, epochs=20))
+    parallel = evaluate_probe(x, make_task(labels), ProbeConfig(probe=kind, seeds=(0, 1), jobs=2, epochs=20))
+    assert serial.scores.shape == parallel.scores.shape == (2, 5)
+    np.testing.assert_array_equal(serial.scores, parallel.scores)  # seed-major order kept, same fits
+    assert len(np.unique(serial.scores)) > 1  # folds differ, so a reordering would show
+    with pytest.raises(ConfigError, match="probe.jobs"):
+        parse(ProbeConfig, {"jobs": 0}, "probe")
