@@ -4,8 +4,9 @@
 
 The evaluate report pairs each student with its untrained twin, log-mel statistics and its single-teacher students;
 this compares any two students under `paths.students` on the same grouped folds and seeds, from the task embeddings
-`evaluate` cached (`paths.eval_embeddings`: no forward pass when both were evaluated before). Only the two students are
-probed (no teacher, twin, projection or baseline row).
+`evaluate` cached (`paths.eval_embeddings`: no forward pass when both were evaluated before). Besides the two students
+only `evaluate.teachers` are probed (the suite needs a teacher for retention; their embeddings are cached too): no
+twin, projection or baseline row.
 """
 from __future__ import annotations
 
