@@ -27,9 +27,10 @@ demo: install
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 # two pytest-xdist workers, each test file on one worker (its module fixtures built once); pytest-randomly
-# shuffles files and tests with a new seed every run (printed in the header), so a leak between tests shows
+# shuffles files and tests with a new seed every run (printed in the header), so a leak between tests shows; the
+# 15 slowest tests are listed at the end of every run
 test: install
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 clean-venv:
 	rm -rf $(VENV)

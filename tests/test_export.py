@@ -11,15 +11,14 @@ from pipeline.config import ConfigError, parse
 from pipeline.export import (ExportCheckError, ExportConfig, ExportError, compare, export_student, require_passed,
                              save_int8)
 from pipeline.inference.model import load_student
-from pipeline.inference.quantize import corpus_audio, noise_audio
-from student_setup import WINDOW, fresh_student, trained_student
+from pipeline.inference.quantize import noise_audio
+from student_setup import WINDOW, cosines, eager, fresh_student, student_with_calibration
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A trained tiny student and clips of its corpus (for int8 calibration)."""
-    path, corpus = trained_student(tmp_path_factory.mktemp("train"))
-    return load_student(path), corpus_audio(corpus, 16, WINDOW)
+    return student_with_calibration(tmp_path_factory.mktemp("train"))
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +28,6 @@ def exported(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     cfg = ExportConfig(student="tiny", check_batch=2, int8_method="static", formats=("pt2", "torchscript", "onnx"))
     return out, export_student(model, out, cfg, calibration)
-
-
-def eager(model, audio: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy(audio)).numpy()
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def test_manifest_describes_files(exported, trained):
@@ -144,8 +134,11 @@ def test_config_validation():
 def test_dymn_exports_agree(tmp_path):
     frontend = LogMelConfig(sample_rate=16000, n_mels=64, fmax=8000.0)
     path = fresh_student(tmp_path / "s.pt", frontend, 0.5, {"width": 0.1}, out_dim=8, name="dymn")
-    manifest = export_student(load_student(path), tmp_path, ExportConfig(quantize=False, check_batch=2))
-    assert manifest["passed"] and manifest["files"]["student.onnx"]["min_cosine"] > 0.9999
+    # ONNX alone: its exporter runs torch.export first, so this covers both (each DyMN trace takes a minute)
+    cfg = ExportConfig(formats=("onnx",), frames=False, quantize=False, check_batch=2)
+    manifest = export_student(load_student(path), tmp_path, cfg)
+    assert manifest["passed"] and list(manifest["files"]) == ["student.onnx"]
+    assert manifest["files"]["student.onnx"]["min_cosine"] > 0.9999
 
 
 class BiasFreeFunctionalConv(torch.nn.Module):
@@ -166,69 +159,14 @@ def test_unquantisable_student_fails_clearly(tmp_path):
                   torch.from_numpy(audio[:1]), tmp_path / "x.ts")
 
 
-def test_executorch_program_runs_in_executorch_runtime(trained, tmp_path):
-    """The .pte is lowered to XNNPACK and executed by ExecuTorch's own runtime, not by torch."""
-    pytest.importorskip("executorch.runtime")
-    model, calibration = trained
-    cfg = ExportConfig(student="tiny", formats=("pte",), quantize=False, check_batch=2)
-    manifest = export_student(model, tmp_path, cfg, calibration)
-    entry = manifest["files"]["student.pte"]
-    assert manifest["passed"] and entry["min_cosine"] > 0.9999
-    assert entry["bytes"] == (tmp_path / "student.pte").stat().st_size
-    assert entry["refused_lengths"] == [WINDOW * 3 // 2]  # one window per call: the longer check input is refused
-    from executorch.runtime import Runtime
-
-    method = Runtime.get().load_program(str(tmp_path / "student.pte")).load_method("forward")
-    audio = noise_audio(1, WINDOW, seed=3)
-    out = method.execute([torch.from_numpy(audio)])[0].numpy()
-    assert cosines(out, eager(model, audio)).min() > 0.9999
-
-
-def test_pt2e_int8_runs_as_an_executorch_program(trained, tmp_path):
-    """PT2E int8 (torchao, XNNPACK quantiser) lowered to XNNPACK: checked through ExecuTorch's runtime."""
-    pytest.importorskip("executorch.runtime")
-    pytest.importorskip("torchao.quantization.pt2e")
-    model, calibration = trained
-    cfg = ExportConfig(student="tiny", formats=(), int8_method="pt2e", min_cosine_int8=0.99, check_batch=2)
-    manifest = export_student(model, tmp_path, cfg, calibration)
-    entry = manifest["files"]["student.int8.pte"]
-    assert manifest["passed"] and entry["format"] == "executorch-xnnpack-int8-pt2e" and entry["min_cosine"] >= 0.99
-    from executorch.runtime import Runtime
-
-    method = Runtime.get().load_program(str(tmp_path / "student.int8.pte")).load_method("forward")
-    audio = noise_audio(1, WINDOW, seed=5)
-    out, ref = method.execute([torch.from_numpy(audio)])[0].numpy(), eager(model, audio)
-    assert cosines(out, ref).min() >= 0.99 and not np.allclose(out, ref, rtol=1e-6, atol=0)  # really quantised
-
-
-def test_pt2e_keeps_the_front_end_float(tmp_path):
-    """Only the backbone is quantised: no front-end (STFT, mel, log) operation reads a dequantised int8 value."""
-    pytest.importorskip("torchao.quantization.pt2e")
-    from pipeline.inference.quantize import quantize
-
-    model = load_student(fresh_student(tmp_path / "s.pt"))
-    converted = quantize(model.encoder, "pt2e", noise_audio(2, model.window_samples, seed=0))
-
-    def under(node, prefix):
-        return any(str(path).startswith(prefix) for path, _ in (node.meta.get("nn_module_stack") or {}).values())
-
-    def reads_int8(node):
-        return any("dequantize" in str(getattr(arg, "target", "")) for arg in node.all_input_nodes)
-
-    front = [n for n in converted.graph.nodes if under(n, "frontend")]
-    assert front and not any(reads_int8(n) for n in front)
-    assert any(reads_int8(n) for n in converted.graph.nodes if under(n, "backbone"))
-
-
-def test_frame_graph_export_matches_eager_frames(trained, tmp_path):
-    model, calibration = trained
-    cfg = ExportConfig(student="tiny", formats=(), quantize=False, check_batch=2)
-    manifest = export_student(model, tmp_path, cfg, calibration)
+def test_frame_graph_export_matches_eager_frames(exported, trained):
+    out, manifest = exported
+    model, _ = trained
     entry = manifest["files"]["student.frames.pt2"]
     assert manifest["passed"] and entry["format"] == "pt2-frames" and entry["min_cosine"] > 0.9999
     audio = noise_audio(3, WINDOW, seed=11)  # a batch size the export never saw
     with torch.no_grad():
         ref = model.frames(torch.from_numpy(audio)).numpy()
-        out = torch.export.load(str(tmp_path / "student.frames.pt2")).module()(torch.from_numpy(audio)).numpy()
+        out = torch.export.load(str(out / "student.frames.pt2")).module()(torch.from_numpy(audio)).numpy()
     assert out.shape == ref.shape == (3, entry["steps"], model.embedding_dim)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())

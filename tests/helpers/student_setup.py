@@ -11,6 +11,8 @@ from train_setup import BandTeacher, frontend_config, make_corpus, make_store, t
 from pipeline.audio.logmel import LogMel, LogMelConfig
 from pipeline.corpus import Corpus
 from pipeline.inference.checkpoint import save_student
+from pipeline.inference.model import StudentModel, load_student
+from pipeline.inference.quantize import corpus_audio
 from pipeline.students.head import HeadOptions, ProjectionHead
 from pipeline.students.registry import build_student
 from pipeline.train.data import distill_data
@@ -30,6 +32,23 @@ def trained_student(root: Path, teachers: int = 1) -> tuple[Path, Corpus]:
     cfg = tiny_config(epochs=2, epoch_size=32)
     fit(cfg, distill_data(cfg, corpus, stores, WINDOW, None, None), frontend_config(), root / "student")
     return root / "student" / "student.pt", corpus
+
+
+def student_with_calibration(root: Path) -> tuple[StudentModel, np.ndarray]:
+    """`trained_student` loaded for inference, with 16 windows of its corpus (int8 calibration audio)."""
+    path, corpus = trained_student(root)
+    return load_student(path), corpus_audio(corpus, 16, WINDOW)
+
+
+def eager(model: StudentModel, audio: np.ndarray) -> np.ndarray:
+    """The loaded student's embeddings of (batch, samples) audio, as numpy."""
+    with torch.no_grad():
+        return model(torch.from_numpy(audio)).numpy()
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of two (batch, dim) arrays."""
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def fresh_student(path: Path, frontend: LogMelConfig = LogMelConfig(), window_seconds: float = 4.0,
