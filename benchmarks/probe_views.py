@@ -1,0 +1,95 @@
+"""What a linear probe makes of a student's embedding: its parts, its statistics swapped, fewer training rows.
+
+    python -m benchmarks.probe_views STUDENT [--params params.yaml] [--tasks pitch spoken_word_noise]
+                                     [--fractions 0.35 0.6 1.0]
+
+A student with `summary_bands` embeds its learnt channels followed by the log-mel statistics of its input; on the
+tasks where log-mel statistics beat it, the question is whether the learnt channels add noise to a probe fitted on
+a few hundred clips, or whether the student's statistics (taken over the frames above the silence floor) know less
+than the baseline's (taken over the frames of the real samples). Every view is probed on the built-in tasks with
+evaluate's own probe, folds and seeds, from the task embeddings `evaluate` cached (no forward pass when the student
+and the log-mel baseline were evaluated before), and paired by fold:
+
+- `learnt` and `summary`: each part alone;
+- `learnt + baseline statistics`: the student's learnt channels beside the baseline's statistics instead of its own;
+- with `--fractions`: student minus log-mel statistics when each training fold keeps only that share of its rows
+  (drawn per seed and fold, the same rows for both): a gap that closes as rows grow is a small-probe effect.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import parse
+from pipeline.evaluate.embedders import LogMelStats
+from pipeline.evaluate.embeddings import task_embeddings
+from pipeline.evaluate.probes import ProbeConfig, probe_fold
+from pipeline.evaluate.splits import task_splits
+from pipeline.evaluate.stats import mean_ci
+from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates
+from pipeline.evaluate.tasks import Task
+from stages.params import audio_config, read_params
+
+
+def fold_scores(x: np.ndarray, task: Task, cfg: ProbeConfig, fraction: float = 1.0) -> np.ndarray:
+    """(seeds * folds,) probe scores of `x`; each training fold cut to `fraction` of its rows (seeded per fold)."""
+    scores = []
+    for seed in cfg.seeds:
+        for fold, (train, test) in enumerate(task_splits(task, seed)):
+            if fraction < 1.0:
+                rng = np.random.default_rng([seed, fold])
+                train = np.sort(rng.choice(train, max(2, int(round(fraction * len(train)))), replace=False))
+            scores.append(probe_fold(x.astype(np.float64), task, train, test, cfg, seed))
+    return np.asarray(scores)
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> str:
+    """'mean ± CI' of a - b in points."""
+    mean, ci = mean_ci(a - b)
+    return f"{100 * mean:+.1f} ± {100 * ci:.1f}"
+
+
+def views(student: np.ndarray, baseline: np.ndarray, learnt: int) -> dict[str, np.ndarray]:
+    """The student's embedding, its two parts, and its learnt part beside the baseline's statistics."""
+    return {"student": student, "learnt": student[:, :learnt], "summary": student[:, learnt:],
+            "learnt + baseline statistics": np.hstack([student[:, :learnt], baseline])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("student")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--tasks", nargs="*", default=None, help="task names (default: every clip task)")
+    parser.add_argument("--fractions", nargs="*", type=float, default=[])
+    args = parser.parse_args()
+    params = read_params(args.params)
+    paths = params["paths"]
+    cfg = parse(EvaluateConfig, dict(params.get("evaluate") or {}, students=[args.student],
+                                     window_seconds=audio_config(params).window_seconds), "evaluate")
+    where = EvaluatePaths(students=paths["students"], embeddings=paths["eval_embeddings"], tasks=paths["tasks"])
+    sample_rate = audio_config(params).sample_rate
+    own = next(student_candidates(cfg, Path(where.students) / args.student, "student")).embedder
+    bands = own.student.summary_bands
+    if not bands:
+        raise SystemExit(f"{args.student}: no summary_bands in its embedding; nothing to split")
+    learnt = own.embed_dim - 2 * bands
+    baseline = LogMelStats(sample_rate, cfg.logmel_mels)  # the report's baseline (its cached embeddings)
+    tasks = [t for t in load_tasks(cfg, where) if t.segments is None and (not args.tasks or t.name in args.tasks)]
+    for task in tasks:
+        x, base = (task_embeddings(task, e, where.embeddings, cfg.window_seconds, cfg.batch_size)
+                   for e in (own, baseline))
+        scores = {name: fold_scores(v, task, cfg.probe) for name, v in views(x, base, learnt).items()}
+        ref = fold_scores(base, task, cfg.probe)
+        print(f"{task.name}: log-mel statistics {100 * ref.mean():.1f}; " + "; ".join(
+            f"{name} {100 * s.mean():.1f} (vs log-mel {paired(s, ref)}, vs student {paired(s, scores['student'])})"
+            for name, s in scores.items()), flush=True)
+        for fraction in args.fractions:
+            s, r = fold_scores(x, task, cfg.probe, fraction), fold_scores(base, task, cfg.probe, fraction)
+            print(f"{task.name}: {fraction:.0%} of the training rows: student {100 * s.mean():.1f}, log-mel "
+                  f"{100 * r.mean():.1f}, student - log-mel {paired(s, r)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
