@@ -1,7 +1,7 @@
 """What a linear probe makes of a student's embedding: its parts, its statistics swapped, fewer training rows.
 
     python -m benchmarks.probe_views STUDENT [--params params.yaml] [--tasks pitch spoken_word_noise]
-                                     [--fractions 0.35 0.6 1.0]
+                                     [--fractions 0.35 0.6 1.0] [--untrained]
 
 A student with `summary_bands` embeds its learnt channels followed by the log-mel statistics of its input; on the
 tasks where log-mel statistics beat it, the question is whether the learnt channels add noise to a probe fitted on
@@ -14,6 +14,8 @@ and the log-mel baseline were evaluated before), and paired by fold:
 - `learnt + baseline statistics`: the student's learnt channels beside the baseline's statistics instead of its own;
 - with `--fractions`: student minus log-mel statistics when each training fold keeps only that share of its rows
   (drawn per seed and fold, the same rows for both): a gap that closes as rows grow is a small-probe effect.
+
+`--untrained` takes the student's untrained twin (evaluate's seeded random weights) instead of the student.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from pipeline.evaluate.embeddings import task_embeddings
 from pipeline.evaluate.probes import ProbeConfig, probe_fold
 from pipeline.evaluate.splits import task_splits
 from pipeline.evaluate.stats import mean_ci
-from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates
+from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates, untrained_candidate
 from pipeline.evaluate.tasks import Task
 from stages.params import audio_config, read_params
 
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--tasks", nargs="*", default=None, help="task names (default: every clip task)")
     parser.add_argument("--fractions", nargs="*", type=float, default=[])
+    parser.add_argument("--untrained", action="store_true", help="probe the student's untrained twin instead")
     args = parser.parse_args()
     params = read_params(args.params)
     paths = params["paths"]
@@ -70,7 +73,9 @@ def main() -> None:
                                      window_seconds=audio_config(params).window_seconds), "evaluate")
     where = EvaluatePaths(students=paths["students"], embeddings=paths["eval_embeddings"], tasks=paths["tasks"])
     sample_rate = audio_config(params).sample_rate
-    own = next(student_candidates(cfg, Path(where.students) / args.student, "student")).embedder
+    folder = Path(where.students) / args.student
+    own = untrained_candidate(cfg, folder, cfg.teachers[0]).embedder if args.untrained else \
+        next(student_candidates(cfg, folder, "student")).embedder
     bands = own.student.summary_bands
     if not bands:
         raise SystemExit(f"{args.student}: no summary_bands in its embedding; nothing to split")
