@@ -1,6 +1,7 @@
 """Shared pieces of `python -m benchmarks`: the figure table, machine facts and a small working corpus."""
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -53,6 +54,17 @@ class Figure:
     def as_json(self) -> dict:
         """The figure with its verdict, for results.json."""
         return dict(asdict(self), met=self.met)
+
+
+def step_args(description: str) -> argparse.Namespace:
+    """`--steps`, `--threads` and `--batch` of the training-step benchmarks, torch's threads set from them."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def print_measures(rows: list[tuple[str, str, str]], value_width: int = 12) -> None:

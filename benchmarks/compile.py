@@ -10,12 +10,11 @@ samples/s of both.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
-from benchmarks.common import machine, print_measures
+from benchmarks.common import machine, print_measures, step_args
 from benchmarks.frontend import timed_turns
 from pipeline.train.config import TrainConfig, parse_teachers
 from pipeline.train.model import build_models, build_objective, make_optimizer
@@ -46,12 +45,7 @@ def step_fn(params: dict, batch: int, compiled: bool):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=32)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = step_args(__doc__.splitlines()[0])
     params = read_params("params.yaml")
     eager, compiled = (step_fn(params, args.batch, c) for c in (False, True))
     start = time.perf_counter()

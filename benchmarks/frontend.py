@@ -10,13 +10,12 @@ both forms give the same floats.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 
-from benchmarks.common import machine, print_measures
+from benchmarks.common import machine, print_measures, step_args
 from pipeline.audio import logmel
 from pipeline.audio.logmel import LogMel
 from pipeline.students.registry import build_student
@@ -78,12 +77,7 @@ def with_form(form, fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=32)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = step_args(__doc__.splitlines()[0])
     step, front, x = step_fn(read_params("params.yaml"), args.batch)
     spec = torch.view_as_real(torch.stft(x, front.n_fft, hop_length=front.hop_length, window=front.window,
                                          center=True, pad_mode="constant", return_complex=True))
