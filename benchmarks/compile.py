@@ -58,5 +58,6 @@ def main() -> None:
                     ("compiled samples/s", f"{args.batch / medians['compiled']:.1f}", "-"),
                     ("compiled / eager", f"{medians['eager'] / medians['compiled']:.2f}", "> 1 to pay")])
 
+
 if __name__ == "__main__":
     main()

@@ -27,7 +27,7 @@ import numpy as np
 from pipeline.config import parse
 from pipeline.evaluate.embedders import LogMelStats
 from pipeline.evaluate.embeddings import task_embeddings
-from pipeline.evaluate.probes import ProbeConfig, probe_fold
+from pipeline.evaluate.probes import ProbeConfig, evaluate_probe, probe_fold
 from pipeline.evaluate.splits import task_splits
 from pipeline.evaluate.stats import mean_ci
 from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates, untrained_candidate
@@ -37,13 +37,14 @@ from stages.params import audio_config, read_params
 
 def fold_scores(x: np.ndarray, task: Task, cfg: ProbeConfig, fraction: float = 1.0) -> np.ndarray:
     """(seeds * folds,) probe scores of `x`; each training fold cut to `fraction` of its rows (seeded per fold)."""
-    scores = []
+    if fraction >= 1.0:
+        return evaluate_probe(x, task, cfg).scores.ravel()  # evaluate's own scores (seed-major, as below)
+    x, scores = x.astype(np.float64), []
     for seed in cfg.seeds:
         for fold, (train, test) in enumerate(task_splits(task, seed)):
-            if fraction < 1.0:
-                rng = np.random.default_rng([seed, fold])
-                train = np.sort(rng.choice(train, max(2, int(round(fraction * len(train)))), replace=False))
-            scores.append(probe_fold(x.astype(np.float64), task, train, test, cfg, seed))
+            rng = np.random.default_rng([seed, fold])
+            train = np.sort(rng.choice(train, max(2, int(round(fraction * len(train)))), replace=False))
+            scores.append(probe_fold(x, task, train, test, cfg, seed))
     return np.asarray(scores)
 
 
