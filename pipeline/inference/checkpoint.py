@@ -34,6 +34,7 @@ class CheckpointConfig:
     out_dim: int
     student_options: dict = field(default_factory=dict)
     head_hidden: tuple[int, ...] = (512,)
+    head_inputs: int = 0              # leading embedding columns the head reads (0: all; train.head_input)
     objective: str = "distill"
     classes: tuple[str, ...] | None = None
     teacher_dims: tuple[int, ...] = ()  # one head per teacher (meta `teachers`, in order); () = one head
@@ -41,6 +42,8 @@ class CheckpointConfig:
 
     def __post_init__(self):
         check(self.window_samples >= 1, "config.window_samples", f"must be >= 1, got {self.window_samples}")
+        check(0 <= self.head_inputs <= self.embed_dim, "config.head_inputs",
+              f"must be in [0, embed_dim {self.embed_dim}], got {self.head_inputs}")
         check(not self.teacher_dims or sum(self.teacher_dims) == self.out_dim, "config.teacher_dims",
               f"must add up to out_dim {self.out_dim}, got {list(self.teacher_dims)}")
 
@@ -57,6 +60,8 @@ class CheckpointConfig:
         flat = {k: v for k, v in to_dict(self).items() if k != "meta"}
         if not self.teacher_dims:  # one-head checkpoints keep their format exactly
             del flat["teacher_dims"]
+        if not self.head_inputs:  # so do heads that read the whole embedding
+            del flat["head_inputs"]
         return {**flat, **self.meta}
 
 

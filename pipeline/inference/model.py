@@ -79,7 +79,7 @@ class StudentModel(nn.Module):
             raise ValueError(f"checkpoint says embed_dim={config.embed_dim} but {config.student} "
                              f"{config.student_options} builds {backbone.embed_dim}")
         self.encoder = AudioEncoder(LogMel(config.frontend), backbone)
-        options = HeadOptions(hidden=tuple(config.head_hidden))
+        options = HeadOptions(hidden=tuple(config.head_hidden), inputs=config.head_inputs)
         self.head = TeacherHeads(config.embed_dim, config.teacher_dims, options) if config.teacher_dims else \
             ProjectionHead(config.embed_dim, config.out_dim, options)
         self.frozen = False

@@ -17,12 +17,15 @@ from pipeline.config import check
 
 @dataclass(frozen=True)
 class HeadOptions:
-    """Hidden layer sizes; an empty tuple makes the head a single linear map."""
+    """Hidden layer sizes (an empty tuple makes the head a single linear map) and how many leading columns of the
+    embedding the head reads (0: all; a student's learnt channels come before its appended log-mel statistics)."""
 
     hidden: tuple[int, ...] = (512,)
+    inputs: int = 0
 
     def __post_init__(self):
         check(all(h >= 1 for h in self.hidden), "hidden", f"sizes must be >= 1, got {self.hidden}")
+        check(self.inputs >= 0, "inputs", f"must be >= 0 (0: every column), got {self.inputs}")
 
 
 class ProjectionHead(nn.Module):
@@ -30,8 +33,10 @@ class ProjectionHead(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, options: HeadOptions = HeadOptions()):
         super().__init__()
+        check(options.inputs <= in_dim, "inputs", f"must be <= the embedding width {in_dim}, got {options.inputs}")
+        self.inputs = options.inputs
         layers: list[nn.Module] = []
-        width = in_dim
+        width = options.inputs or in_dim
         for hidden in options.hidden:
             layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
             width = hidden
@@ -39,8 +44,8 @@ class ProjectionHead(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """(..., in_dim) -> (..., out_dim)."""
-        return self.mlp(embeddings)
+        """(..., in_dim) -> (..., out_dim), from the first `inputs` columns alone when set."""
+        return self.mlp(embeddings[..., :self.inputs] if self.inputs else embeddings)
 
 
 class TeacherHeads(nn.Module):

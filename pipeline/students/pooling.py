@@ -26,6 +26,11 @@ def pooled_dim(channels: int, pooling: str, summary_bands: int = 0) -> int:
     return channels * (2 if pooling == "meanstd" else 1) + 2 * summary_bands
 
 
+def learnt_columns(student) -> int:
+    """How many leading columns of `student`'s embedding its network computes (the rest: appended statistics)."""
+    return student.embed_dim - 2 * getattr(student, "summary_bands", 0)
+
+
 def pool(features: torch.Tensor, pooling: str) -> torch.Tensor:
     """(batch, channels, freq, time) -> (batch, pooled_dim)."""
     if pooling == "mean":

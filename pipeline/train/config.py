@@ -28,6 +28,9 @@ class TrainConfig:
     target_norm: Literal["none", "center", "standardize"] = "center"
     spectrum_weight: float = 0.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
     spectrum_target: Literal["standardize", "whiten"] = "whiten"  # how that head's targets are normalised
+    head_input: Literal["all", "learnt"] = "all"  # what the teachers' heads read: the whole embedding or its learnt channels
+    variance_weight: float = 0.0  # weight of the learnt channels' variance term (pipeline.train.spread; 0 = off)
+    covariance_weight: float = 0.0  # weight of their covariance term (0 = off)
     sampler: Literal["balanced", "uniform"] = "balanced"
     label_column: str = "labels"
     epochs: int = 72
@@ -71,6 +74,10 @@ class TrainConfig:
         check(self.mixup_alpha >= 0, "train.mixup_alpha", "must be >= 0 (0 = off)")
         check(math.isfinite(self.spectrum_weight) and self.spectrum_weight >= 0, "train.spectrum_weight",
               f"must be a finite number >= 0 (0 = off), got {self.spectrum_weight}")
+        for name in ("variance_weight", "covariance_weight"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, f"train.{name}",
+                  f"must be a finite number >= 0 (0 = off), got {value}")
         check(self.workers >= 0, "train.workers", "must be >= 0")
         check(self.block_chunks >= 1, "train.block_chunks", f"must be >= 1, got {self.block_chunks}")
         check(self.memory_budget_gb >= 0, "train.memory_budget_gb", "must be >= 0")

@@ -7,29 +7,38 @@ import torch
 from torch import nn
 
 from pipeline.losses.registry import build_loss
+from pipeline.config import ConfigError
 from pipeline.students.head import HeadOptions, ProjectionHead, TeacherHeads
+from pipeline.students.pooling import learnt_columns
 from pipeline.students.pretrained import init_student
 from pipeline.students.registry import build_student
 from pipeline.train.config import TeacherSpec, TrainConfig, teacher_loss_options
 from pipeline.train.spectrum import SpectrumHead, WithSpectrumLoss
+from pipeline.train.spread import WithSpread
 
 
 class Distiller(nn.Module):
     """Student plus projection head; the head maps into the teacher's space (or onto label logits).
 
     With a `spectrum` head (train.spectrum_weight > 0) its predicted log-mel statistics follow the head's
-    output in the same rows: (batch, out_dim + spectrum dim).
+    output in the same rows; with `spread_columns` (train.variance_weight or covariance_weight > 0) that many
+    leading embedding columns (the learnt channels) come last, for the spread terms: (batch, out_dim
+    [+ spectrum dim] [+ spread_columns]).
     """
 
-    def __init__(self, student: nn.Module, head: nn.Module, spectrum: SpectrumHead | None = None):
+    def __init__(self, student: nn.Module, head: nn.Module, spectrum: SpectrumHead | None = None,
+                 spread_columns: int = 0):
         super().__init__()
-        self.student, self.head, self.spectrum = student, head, spectrum
+        self.student, self.head, self.spectrum, self.spread_columns = student, head, spectrum, spread_columns
 
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
         embeddings = self.student.embed(logmels)  # (batch, embed_dim)
-        if self.spectrum is None:
-            return self.head(embeddings)
-        return torch.cat([self.head(embeddings), self.spectrum(embeddings)], dim=1)
+        parts = [self.head(embeddings)]
+        if self.spectrum is not None:
+            parts.append(self.spectrum(embeddings))
+        if self.spread_columns:
+            parts.append(embeddings[:, :self.spread_columns])
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
     def with_spectrum_targets(self, logmels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """`targets` (batch, out_dim), followed by the spectrum head's targets for `logmels` when it has one."""
@@ -59,7 +68,7 @@ def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[
     student = build_student(cfg.student, cfg.student_options)
     if cfg.init is not None:  # draws no random numbers: the head's initialisation is the same either way
         init_student(student, cfg.init, "train.init")
-    options = HeadOptions(hidden=cfg.head_hidden)
+    options = HeadOptions(hidden=cfg.head_hidden, inputs=head_inputs(cfg, student))
     head = TeacherHeads(student.embed_dim, head_dims, options) if head_dims else \
         ProjectionHead(student.embed_dim, out_dim, options)
     spectrum = None
@@ -67,7 +76,22 @@ def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[
         if n_mels is None:
             raise ValueError("train.spectrum_weight > 0 needs the front-end's n_mels")
         spectrum = SpectrumHead(student.embed_dim, n_mels, cfg.spectrum_target)
-    return Distiller(student, head, spectrum)
+    return Distiller(student, head, spectrum, learnt_columns(student) if uses_spread(cfg) else 0)
+
+
+def head_inputs(cfg: TrainConfig, student: nn.Module) -> int:
+    """Leading embedding columns the heads read: the learnt channels for `train.head_input: learnt`, else 0 (all)."""
+    if cfg.head_input == "all" or cfg.objective == "supervised":
+        return 0
+    if not getattr(student, "summary_bands", 0):
+        raise ConfigError("train.head_input: learnt needs train.student_options.summary_bands > 0 (without "
+                          "appended statistics every column is learnt; use all)")
+    return learnt_columns(student)
+
+
+def uses_spread(cfg: TrainConfig) -> bool:
+    """Whether a distillation run adds the variance/covariance terms on the learnt channels."""
+    return cfg.objective == "distill" and (cfg.variance_weight > 0 or cfg.covariance_weight > 0)
 
 
 def uses_spectrum(cfg: TrainConfig) -> bool:
@@ -76,9 +100,10 @@ def uses_spectrum(cfg: TrainConfig) -> bool:
 
 
 def build_objective(cfg: TrainConfig, heads: Sequence[TeacherSpec] = (), dims: Sequence[int] = (),
-                    spectrum_dim: int = 0) -> nn.Module:
+                    spectrum_dim: int = 0, spread_columns: int = 0) -> nn.Module:
     """The distillation loss by name (a weighted sum over teachers' heads when several; plus the spectrum head's
-    weighted error when `spectrum_dim`), or BCE-with-logits for the supervised baseline."""
+    weighted error when `spectrum_dim`; plus the spread terms on the last `spread_columns` columns), or
+    BCE-with-logits for the supervised baseline."""
     if cfg.objective == "supervised":
         return nn.BCEWithLogitsLoss()
     if heads:
@@ -86,7 +111,9 @@ def build_objective(cfg: TrainConfig, heads: Sequence[TeacherSpec] = (), dims: S
         loss: nn.Module = WeightedLoss(losses, [h.weight for h in heads], dims)
     else:
         loss = build_loss(cfg.loss, cfg.loss_options)
-    return WithSpectrumLoss(loss, cfg.spectrum_weight, spectrum_dim) if spectrum_dim else loss
+    if spectrum_dim:
+        loss = WithSpectrumLoss(loss, cfg.spectrum_weight, spectrum_dim)
+    return WithSpread(loss, cfg.variance_weight, cfg.covariance_weight, spread_columns) if spread_columns else loss
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:

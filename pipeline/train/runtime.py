@@ -40,7 +40,7 @@ def setup_runtime(cfg: TrainConfig, data: TrainData, frontend_cfg: LogMelConfig,
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     spectrum_dim = model.spectrum.dim if model.spectrum is not None else 0
-    loss = build_objective(cfg, data.heads, dims, spectrum_dim).to(device)
+    loss = build_objective(cfg, data.heads, dims, spectrum_dim, model.spread_columns).to(device)
     params = list(model.parameters()) + list(loss.parameters())
     wrapped: nn.Module = model
     if info.world > 1:

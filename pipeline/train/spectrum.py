@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from pipeline.audio.logmel import band_statistics
+from pipeline.train.spread import WithSpread
 
 SPECTRUM_TARGETS = ("standardize", "whiten")
 
@@ -89,4 +90,6 @@ class WithSpectrumLoss(nn.Module):
 
 def teacher_objective(loss: nn.Module) -> nn.Module:
     """The teacher part of a training objective (validation scores the heads into the teachers' spaces only)."""
+    if isinstance(loss, WithSpread):
+        loss = loss.inner
     return loss.teacher_loss if isinstance(loss, WithSpectrumLoss) else loss

@@ -33,3 +33,16 @@ def test_options_validation():
     assert parse(HeadOptions, {"hidden": [256, 128]}, "head").hidden == (256, 128)
     with pytest.raises(ConfigError):
         parse(HeadOptions, {"hidden": [0]}, "head")
+
+
+def test_a_head_can_read_the_leading_columns_alone():
+    head = ProjectionHead(10, 4, HeadOptions(hidden=(), inputs=6))
+    assert count_params(head) == 6 * 4 + 4
+    x = torch.randn(3, 10)
+    changed = torch.cat([x[:, :6], torch.randn(3, 4)], dim=1)  # other trailing columns: the same output
+    torch.testing.assert_close(head(x), head(changed))
+    assert head(torch.randn(2, 5, 10)).shape == (2, 5, 4)
+    with pytest.raises(ConfigError, match="inputs"):
+        ProjectionHead(10, 4, HeadOptions(inputs=11))
+    with pytest.raises(ConfigError, match="inputs"):
+        HeadOptions(inputs=-1)

@@ -19,6 +19,8 @@ from train_setup import BandTeacher, frontend_config, make_corpus, make_store, t
 from pipeline.audio.logmel import LogMel
 from pipeline.config import ConfigError, to_dict
 from pipeline.distributed import DistInfo
+from pipeline.inference.checkpoint import read_checkpoint
+from pipeline.inference.model import StudentModel
 from pipeline.store import open_current
 from pipeline.train.config import TrainConfig, parse_teachers
 from pipeline.train.data import distill_data, epoch_plan, supervised_data
@@ -256,3 +258,26 @@ def test_two_teachers_train_one_head_each_and_report_both_cosines(world, tmp_pat
     config = json.loads(torch.load(tmp_path / "student.pt", weights_only=True)["config"])
     assert config["teacher_dims"] == [16, 8] and config["teacher_losses"] == ["cosine", "mse"]
     assert config["teachers"] == ["band", "band2"] and config["out_dim"] == 24
+
+
+def test_heads_on_the_learnt_channels_and_the_spread_terms_train_and_load(world, tmp_path):
+    bands = frontend_config().n_mels
+    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0, head_input="learnt", variance_weight=1.0,
+                      covariance_weight=0.04, student_options={"width": 0.1, "summary_bands": bands})
+    model = build_models(cfg, 16, cfg.seed, n_mels=bands)
+    learnt = model.student.embed_dim - 2 * bands
+    assert model.head.inputs == learnt == model.spread_columns
+    assert model(torch.randn(4, bands, 40)).shape == (4, 16 + learnt)  # the learnt channels follow the head's output
+    metrics = fit(cfg, _data(world, cfg), frontend_config(), tmp_path)
+    assert metrics["val_cosine"] > metrics["val_cosine_untrained"] + 0.2
+    config = json.loads(torch.load(tmp_path / "student.pt", weights_only=True)["config"])
+    assert config["head_inputs"] == learnt
+    student = StudentModel.from_checkpoint(read_checkpoint(tmp_path))  # strict: the narrower head loads
+    emb = student.encoder.backbone(torch.randn(2, bands, 40))
+    summary_changed = torch.cat([emb[:, :learnt], torch.randn(2, 2 * bands)], dim=1)
+    torch.testing.assert_close(student.project_embedding(emb), student.project_embedding(summary_changed))
+
+
+def test_heads_on_learnt_channels_need_appended_statistics():
+    with pytest.raises(ConfigError, match="summary_bands"):
+        build_models(tiny_config(head_input="learnt"), 16, 0, n_mels=frontend_config().n_mels)
