@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from pipeline.losses.registry import build_loss
-from pipeline.config import ConfigError
 from pipeline.students.head import HeadOptions, ProjectionHead, TeacherHeads
 from pipeline.students.pooling import learnt_columns
 from pipeline.students.pretrained import init_student
@@ -80,12 +79,11 @@ def build_models(cfg: TrainConfig, out_dim: int, seed: int, head_dims: Sequence[
 
 
 def head_inputs(cfg: TrainConfig, student: nn.Module) -> int:
-    """Leading embedding columns the heads read: the learnt channels for `train.head_input: learnt`, else 0 (all)."""
-    if cfg.head_input == "all" or cfg.objective == "supervised":
+    """Leading embedding columns the teachers' heads read: the learnt channels for `train.head_input: learnt` when
+    the student appends statistics after them, else 0 (all: without statistics every column is learnt; the
+    supervised baseline's label head reads the whole embedding)."""
+    if cfg.head_input == "all" or cfg.objective == "supervised" or not getattr(student, "summary_bands", 0):
         return 0
-    if not getattr(student, "summary_bands", 0):
-        raise ConfigError("train.head_input: learnt needs train.student_options.summary_bands > 0 (without "
-                          "appended statistics every column is learnt; use all)")
     return learnt_columns(student)
 
 
