@@ -167,7 +167,8 @@ def finish(cfg: TrainConfig, rt: Runtime, data: TrainData, frontend_cfg: LogMelC
                **{k: final.get(k) for k in per_teacher}}
     metrics = {k: finite_or_none(v) for k, v in metrics.items()}  # NaN (no validation rows) is not JSON
     config = {"student": cfg.student, "student_options": cfg.student_options, "head_hidden": list(cfg.head_hidden),
-              "head_inputs": head_inputs(cfg, rt.model.student), "objective": cfg.objective, "frontend": to_dict(frontend_cfg), "window_samples": data.window,
+              "head_inputs": head_inputs(cfg, rt.model.student), "objective": cfg.objective,
+              "frontend": to_dict(frontend_cfg), "window_samples": data.window,
               "out_dim": data.targets.dim, "embed_dim": card["embed_dim"],
               "classes": data.targets.classes if isinstance(data.targets, LabelTargets) else None, **data.meta}
     save_student(out / "student.pt", rt.model.student, rt.model.head, config, metrics, history,
