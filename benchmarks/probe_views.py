@@ -32,6 +32,7 @@ from pipeline.evaluate.splits import task_splits
 from pipeline.evaluate.stats import mean_ci
 from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates, untrained_candidate
 from pipeline.evaluate.tasks import Task
+from pipeline.students.pooling import learnt_columns
 from stages.params import audio_config, read_params
 
 
@@ -80,7 +81,7 @@ def main() -> None:
     bands = own.student.summary_bands
     if not bands:
         raise SystemExit(f"{args.student}: no summary_bands in its embedding; nothing to split")
-    learnt = own.embed_dim - 2 * bands
+    learnt = learnt_columns(own.student)
     baseline = LogMelStats(sample_rate, cfg.logmel_mels)  # the report's baseline (its cached embeddings)
     tasks = [t for t in load_tasks(cfg, where) if t.segments is None and (not args.tasks or t.name in args.tasks)]
     for task in tasks:

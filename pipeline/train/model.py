@@ -114,6 +114,14 @@ def build_objective(cfg: TrainConfig, heads: Sequence[TeacherSpec] = (), dims: S
     return WithSpread(loss, cfg.variance_weight, cfg.covariance_weight, spread_columns) if spread_columns else loss
 
 
+def teacher_objective(loss: nn.Module) -> nn.Module:
+    """The teacher part of an objective `build_objective` made, without the spread terms and the spectrum head's
+    error (validation scores the heads into the teachers' spaces only)."""
+    if isinstance(loss, WithSpread):
+        loss = loss.inner
+    return loss.teacher_loss if isinstance(loss, WithSpectrumLoss) else loss
+
+
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     """AdamW (decoupled weight decay), Adam, or SGD with momentum 0.9."""
     if cfg.optimizer == "sgd":

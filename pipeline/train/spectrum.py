@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from pipeline.audio.logmel import band_statistics
-from pipeline.train.spread import WithSpread
 
 SPECTRUM_TARGETS = ("standardize", "whiten")
 
@@ -86,10 +85,3 @@ class WithSpectrumLoss(nn.Module):
         cut = prediction.shape[1] - self.spectrum_dim
         spectrum = nn.functional.mse_loss(prediction[:, cut:], target[:, cut:])
         return self.teacher_loss(prediction[:, :cut], target[:, :cut]) + self.weight * spectrum
-
-
-def teacher_objective(loss: nn.Module) -> nn.Module:
-    """The teacher part of a training objective (validation scores the heads into the teachers' spaces only)."""
-    if isinstance(loss, WithSpread):
-        loss = loss.inner
-    return loss.teacher_loss if isinstance(loss, WithSpectrumLoss) else loss

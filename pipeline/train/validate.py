@@ -8,8 +8,8 @@ from torch import nn
 from pipeline.evaluate.rank import effective_rank, top_share
 from pipeline.train.config import TrainConfig
 from pipeline.train.data import TrainData
+from pipeline.train.model import teacher_objective
 from pipeline.train.runtime import Runtime
-from pipeline.train.spectrum import teacher_objective
 from pipeline.train.targets import NormalisedTargets, Targets
 
 

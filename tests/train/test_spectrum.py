@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from pipeline.audio.logmel import band_statistics
-from pipeline.train.spectrum import SpectrumHead, SpectrumTarget, WithSpectrumLoss, teacher_objective
+from pipeline.train.model import teacher_objective
+from pipeline.train.spectrum import SpectrumHead, SpectrumTarget, WithSpectrumLoss
 
 
 def test_statistics_are_per_band_mean_then_std():

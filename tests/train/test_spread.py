@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from pipeline.evaluate.rank import effective_rank
-from pipeline.train.spectrum import WithSpectrumLoss, teacher_objective
+from pipeline.train.model import teacher_objective
+from pipeline.train.spectrum import WithSpectrumLoss
 from pipeline.train.spread import WithSpread, covariance_term, variance_term
 
 
