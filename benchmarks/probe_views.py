@@ -12,6 +12,9 @@ and the log-mel baseline were evaluated before), and paired by fold:
 
 - `learnt` and `summary`: each part alone;
 - `learnt + baseline statistics`: the student's learnt channels beside the baseline's statistics instead of its own;
+- `learnt + clip statistics`: beside statistics taken over the whole clip's frames above its silence floor (the
+  student's rule, but over the clip instead of averaged over its windows; the baseline's rule where no frame is
+  digital silence);
 - with `--fractions`: student minus log-mel statistics when each training fold keeps only that share of its rows
   (drawn per seed and fold, the same rows for both): a gap that closes as rows grow is a small-probe effect.
 
@@ -20,20 +23,40 @@ and the log-mel baseline were evaluated before), and paired by fold:
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from pipeline.config import parse
-from pipeline.evaluate.embedders import LogMelStats
+from pipeline.audio.logmel import band_statistics
+from pipeline.evaluate.embedders import LogMelStats, real_frames
 from pipeline.evaluate.embeddings import task_embeddings
 from pipeline.evaluate.probes import ProbeConfig, evaluate_probe, probe_fold
 from pipeline.evaluate.splits import task_splits
 from pipeline.evaluate.stats import mean_ci
 from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates, untrained_candidate
 from pipeline.evaluate.tasks import Task
-from pipeline.students.pooling import learnt_columns
+from pipeline.students.pooling import SILENCE_TOLERANCE, learnt_columns
 from stages.params import audio_config, read_params
+
+
+class ClipStats(LogMelStats):
+    """Log-mel statistics over a clip's real frames above its silence floor (the summary's rule, clip-wide)."""
+
+    def __init__(self, sample_rate: int, n_mels: int):
+        super().__init__(sample_rate, n_mels, name="logmel-live")
+        self.fingerprint = hashlib.sha256(f"live-frames-v1 {self.fingerprint}".encode()).hexdigest()[:16]
+
+    def embed_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Mean and std of each band over the frames of real samples whose loudest band clears the floor."""
+        mel = self.frontend(waveforms)  # (batch, mels, frames)
+        real = real_frames(lengths, self.frontend.hop_length, mel.shape[-1])[:, None, :]  # (batch, 1, frames)
+        floor = torch.where(real, mel, torch.full_like(mel, float("inf"))).amin(dim=(1, 2), keepdim=True)
+        live = real & (mel.amax(dim=1, keepdim=True) > floor + SILENCE_TOLERANCE)
+        live = torch.where(live.sum(dim=-1, keepdim=True) > 0, live, real)
+        return band_statistics(mel, live.float())
 
 
 def fold_scores(x: np.ndarray, task: Task, cfg: ProbeConfig, fraction: float = 1.0) -> np.ndarray:
@@ -55,10 +78,11 @@ def paired(a: np.ndarray, b: np.ndarray) -> str:
     return f"{100 * mean:+.1f} ± {100 * ci:.1f}"
 
 
-def views(student: np.ndarray, baseline: np.ndarray, learnt: int) -> dict[str, np.ndarray]:
-    """The student's embedding, its two parts, and its learnt part beside the baseline's statistics."""
+def views(student: np.ndarray, baseline: np.ndarray, learnt: int, clip: np.ndarray) -> dict[str, np.ndarray]:
+    """The student's embedding, its two parts, and its learnt part beside the baseline's or the clip statistics."""
     return {"student": student, "learnt": student[:, :learnt], "summary": student[:, learnt:],
-            "learnt + baseline statistics": np.hstack([student[:, :learnt], baseline])}
+            "learnt + baseline statistics": np.hstack([student[:, :learnt], baseline]),
+            "learnt + clip statistics": np.hstack([student[:, :learnt], clip])}
 
 
 def main() -> None:
@@ -83,11 +107,12 @@ def main() -> None:
         raise SystemExit(f"{args.student}: no summary_bands in its embedding; nothing to split")
     learnt = learnt_columns(own.student)
     baseline = LogMelStats(sample_rate, cfg.logmel_mels)  # the report's baseline (its cached embeddings)
+    clip_stats = ClipStats(sample_rate, bands)
     tasks = [t for t in load_tasks(cfg, where) if t.segments is None and (not args.tasks or t.name in args.tasks)]
     for task in tasks:
-        x, base = (task_embeddings(task, e, where.embeddings, cfg.window_seconds, cfg.batch_size)
-                   for e in (own, baseline))
-        scores = {name: fold_scores(v, task, cfg.probe) for name, v in views(x, base, learnt).items()}
+        x, base, clip = (task_embeddings(task, e, where.embeddings, cfg.window_seconds, cfg.batch_size)
+                         for e in (own, baseline, clip_stats))
+        scores = {name: fold_scores(v, task, cfg.probe) for name, v in views(x, base, learnt, clip).items()}
         ref = fold_scores(base, task, cfg.probe)
         print(f"{task.name}: log-mel statistics {100 * ref.mean():.1f}; " + "; ".join(
             f"{name} {100 * s.mean():.1f} (vs log-mel {paired(s, ref)}, vs student {paired(s, scores['student'])})"

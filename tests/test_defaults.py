@@ -12,7 +12,7 @@ import yaml
 from pipeline.audio.config import AudioConfig
 from pipeline.audio.logmel import LogMelConfig
 from pipeline.cluster.config import ClusterConfig
-from pipeline.config import DEFAULT_TEACHERS, parse
+from pipeline.config import DEFAULT_JOINT_TEACHERS, DEFAULT_TEACHERS, parse
 from pipeline.demo.config import DemoConfig
 from pipeline.embed import EmbedConfig
 from pipeline.evaluate.benchmark import evaluate_embedder
@@ -110,7 +110,7 @@ def test_library_functions_take_the_window_from_their_caller():
 def test_default_teachers_are_the_params_teachers():
     assert list(DEFAULT_TEACHERS) == value("embed.teachers") == value("evaluate.teachers")
     assert default_teachers() == value("train.teachers")
-    assert [value("cluster.teacher"), *value("cluster.joint_teachers")] == list(DEFAULT_TEACHERS)
+    assert [value("cluster.teacher"), *value("cluster.joint_teachers")] == [DEFAULT_TEACHERS[0], *DEFAULT_JOINT_TEACHERS]
 
 
 TEACHERS = Path(__file__).resolve().parents[1] / "pipeline" / "teachers"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import DEFAULT_TEACHERS, check
+from pipeline.config import DEFAULT_JOINT_TEACHERS, DEFAULT_TEACHERS, check
 
 
 class ClusterError(ValueError):
@@ -41,7 +41,7 @@ class ClusterConfig:
     def __post_init__(self):
         check(bool(self.teacher), "cluster.teacher", "must name a teacher store")
         if self.joint_teachers is None:
-            joint = DEFAULT_TEACHERS[1:] if self.teacher == DEFAULT_TEACHERS[0] else ()
+            joint = DEFAULT_JOINT_TEACHERS if self.teacher == DEFAULT_TEACHERS[0] else ()
             object.__setattr__(self, "joint_teachers", joint)
         names = [self.teacher, *self.joint_teachers]
         check(len(set(names)) == len(names) and all(names), "cluster.joint_teachers",

@@ -28,7 +28,7 @@ class TrainConfig:
     target_norm: Literal["none", "center", "standardize"] = "center"
     spectrum_weight: float = 0.0  # weight of the log-mel statistics head's error beside the teacher loss (0 = off)
     spectrum_target: Literal["standardize", "whiten"] = "whiten"  # how that head's targets are normalised
-    head_input: Literal["all", "learnt"] = "all"  # what the teachers' heads read: everything or the learnt channels
+    head_input: Literal["all", "learnt"] = "learnt"  # what the teachers' heads read: the learnt channels or everything
     variance_weight: float = 0.0  # weight of the learnt channels' variance term (pipeline.train.spread; 0 = off)
     covariance_weight: float = 0.0  # weight of their covariance term (0 = off)
     sampler: Literal["balanced", "uniform"] = "balanced"

@@ -262,11 +262,11 @@ def test_two_teachers_train_one_head_each_and_report_both_cosines(world, tmp_pat
 
 def test_heads_on_the_learnt_channels_and_the_spread_terms_train_and_load(world, tmp_path):
     bands = frontend_config().n_mels
-    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0, head_input="learnt", variance_weight=1.0,
+    cfg = tiny_config(epochs=6, epoch_size=192, mixup_alpha=0.0, variance_weight=1.0,
                       covariance_weight=0.04, student_options={"width": 0.1, "summary_bands": bands})
     model = build_models(cfg, 16, cfg.seed, n_mels=bands)
     learnt = model.student.embed_dim - 2 * bands
-    assert model.head.inputs == learnt == model.spread_columns
+    assert model.head.inputs == learnt == model.spread_columns  # learnt: the default
     assert build_models(replace(cfg, head_input="all"), 16, cfg.seed, n_mels=bands).head.inputs == 0
     assert model(torch.randn(4, bands, 40)).shape == (4, 16 + learnt)  # the learnt channels follow the head's output
     metrics = fit(cfg, _data(world, cfg), frontend_config(), tmp_path)
