@@ -6,8 +6,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipeline.teachers.aisfx import (AisfxOptions, block_counts, checkpoint_globals, checkpoint_path, load_aisfx,
-                                    load_embedding_state)
+from pipeline.teachers.aisfx import (AisfxOptions, block_counts, checkpoint_globals, checkpoint_path,
+                                    fold_batch_norms, load_aisfx, load_embedding_state)
 from pipeline.teachers.aisfx_frontend import SAMPLE_RATE, mel_filters_unit_sum
 from pipeline.teachers.base import Teacher
 
@@ -60,6 +60,24 @@ def _package_rule(frames: int, drop: bool) -> int:
     if (frames - 100) % 50 != 0 and drop:
         n -= 1
     return max(n, 1)
+
+
+def test_folded_network_computes_the_packages_function():
+    """Batch norms folded into the convolutions and channels-last memory: the same outputs up to float rounding."""
+    pytest.importorskip("aisfx")
+    from aisfx.models.cnn2d import EmbeddingNet
+
+    package = EmbeddingNet("max", 3, 1, 64)
+    package.load_state_dict(load_embedding_state(checkpoint_path()), strict=True)
+    package.eval()
+    folded = load_aisfx(AisfxOptions()).net
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    blocks = torch.randn(5, 100, 96, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        want, got = package(blocks), folded(blocks)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert fold_batch_norms(package) is package  # in place, as load_aisfx uses it
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in package.modules())
 
 
 def test_block_counts_follow_the_package_rule():
