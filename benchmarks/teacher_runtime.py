@@ -5,11 +5,11 @@
 The embed stage already keeps the teacher busy (BENCHMARKS figure 1), so its floor is the teacher's own forward:
 aisfx's EmbeddingNet over (blocks, 100 frames, 96 mels) log-mel blocks. Each runtime gets the same random blocks
 (a batch of 16 two-second windows cuts 48 of them): the package's network in eager PyTorch; the same with every
-batch norm folded into its convolution and channels-last memory (what the teacher runs since this benchmark); TorchScript frozen and optimised for inference (oneDNN); and the ONNX
-export under onnxruntime. Rounds take turns (eager, then each runtime) so that load from other jobs falls on all
-alike; the medians of blocks per second and their ratio to eager are printed, with each runtime's largest
-difference from eager against the float16 rounding of the stored targets (half a unit in the last place of the
-largest output).
+batch norm folded into its convolution and channels-last memory (what the teacher runs since this benchmark);
+TorchScript frozen and optimised for inference (oneDNN); and the ONNX export under onnxruntime. Rounds take turns
+(eager, then each runtime) so that load from other jobs falls on all alike; the medians of blocks per second and
+their ratio to eager are printed, with each runtime's largest difference from eager against the float16 rounding of
+the stored targets (half a unit in the last place of the largest output).
 """
 from __future__ import annotations
 
