@@ -13,7 +13,6 @@ seeds, beside log-mel statistics. The layer embeddings are cached like evaluate'
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 from pathlib import Path
 
@@ -21,12 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.config import parse
+from benchmarks.probe_views import probe_setup, student_parser
 from pipeline.evaluate.embedders import LogMelStats, StudentEmbedder
 from pipeline.evaluate.embeddings import task_embeddings
 from pipeline.evaluate.probes import evaluate_probe
-from pipeline.evaluate.suite import EvaluateConfig, EvaluatePaths, load_tasks, student_candidates, untrained_candidate
-from stages.params import audio_config, read_params
+from pipeline.evaluate.suite import load_tasks, student_candidates, untrained_candidate
+from stages.params import audio_config
 
 DEPTHS = (2, 4, 7, 10, 13, 16)
 
@@ -88,18 +87,11 @@ class DepthEmbedder:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("student")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--tasks", nargs="*", default=None, help="task names (default: every clip task)")
+    parser = student_parser(__doc__.splitlines()[0])
     parser.add_argument("--depths", nargs="*", type=int, default=list(DEPTHS))
     parser.add_argument("--keep-frequency", action="store_true", help="pool over time only")
     args = parser.parse_args()
-    params = read_params(args.params)
-    paths = params["paths"]
-    cfg = parse(EvaluateConfig, dict(params.get("evaluate") or {}, students=[args.student],
-                                     window_seconds=audio_config(params).window_seconds), "evaluate")
-    where = EvaluatePaths(students=paths["students"], embeddings=paths["eval_embeddings"], tasks=paths["tasks"])
+    params, cfg, where = probe_setup(args.params, args.student)
     folder = Path(where.students) / args.student
     models = {"trained": next(student_candidates(cfg, folder, "student")).embedder,
               "untrained": untrained_candidate(cfg, folder, cfg.teachers[0]).embedder}

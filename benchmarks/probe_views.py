@@ -85,19 +85,31 @@ def views(student: np.ndarray, baseline: np.ndarray, learnt: int, clip: np.ndarr
             "learnt + clip statistics": np.hstack([student[:, :learnt], clip])}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def student_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every probe benchmark of one student takes: STUDENT, --params, --tasks."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("student")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--tasks", nargs="*", default=None, help="task names (default: every clip task)")
+    return parser
+
+
+def probe_setup(params_file: str, student: str) -> tuple[dict, EvaluateConfig, EvaluatePaths]:
+    """The params, evaluate's settings narrowed to `student`, and evaluate's folders (its embedding cache too)."""
+    params = read_params(params_file)
+    paths = params["paths"]
+    cfg = parse(EvaluateConfig, dict(params.get("evaluate") or {}, students=[student],
+                                     window_seconds=audio_config(params).window_seconds), "evaluate")
+    return params, cfg, EvaluatePaths(students=paths["students"], embeddings=paths["eval_embeddings"],
+                                      tasks=paths["tasks"])
+
+
+def main() -> None:
+    parser = student_parser(__doc__.splitlines()[0])
     parser.add_argument("--fractions", nargs="*", type=float, default=[])
     parser.add_argument("--untrained", action="store_true", help="probe the student's untrained twin instead")
     args = parser.parse_args()
-    params = read_params(args.params)
-    paths = params["paths"]
-    cfg = parse(EvaluateConfig, dict(params.get("evaluate") or {}, students=[args.student],
-                                     window_seconds=audio_config(params).window_seconds), "evaluate")
-    where = EvaluatePaths(students=paths["students"], embeddings=paths["eval_embeddings"], tasks=paths["tasks"])
+    params, cfg, where = probe_setup(args.params, args.student)
     sample_rate = audio_config(params).sample_rate
     folder = Path(where.students) / args.student
     own = untrained_candidate(cfg, folder, cfg.teachers[0]).embedder if args.untrained else \
