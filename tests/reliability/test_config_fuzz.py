@@ -66,10 +66,6 @@ def leaves(node, path: str):
             yield from leaves(value, f"{path}[{i}]")
 
 
-LEAVES = [(section, path, value) for section in PARSERS for path, value in leaves(PARAMS[section], section)
-          if not path.startswith(SKIP)]
-
-
 def replaced(path: str, value) -> dict:
     """A copy of the real params with the value at key path `path` replaced."""
     params = copy.deepcopy(PARAMS)
@@ -79,6 +75,22 @@ def replaced(path: str, value) -> dict:
         node = node[int(key[1:-1])] if key.startswith("[") else node[key]
     node[int(last[1:-1]) if last.startswith("[") else last] = value
     return params
+
+
+def as_declared(section: str, path: str, value):
+    """`value` as its field declares it: a whole number written for a float field (`commit_seconds: 60`) is a float,
+    so the fuzzing below does not expect that field to refuse fractions."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    try:
+        PARSERS[section](replaced(path, value + 0.5))
+    except ConfigError:
+        return value
+    return float(value)
+
+
+LEAVES = [(section, path, as_declared(section, path, value)) for section in PARSERS
+          for path, value in leaves(PARAMS[section], section) if not path.startswith(SKIP)]
 
 
 TEXT, LISTS, MAPS = st.text(max_size=8), st.lists(st.integers(), min_size=1, max_size=3), \
