@@ -25,38 +25,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.teachers.aisfx import BLOCK, checkpoint_path, fold_batch_norms, load_embedding_state
+from pipeline.teachers.aisfx import BLOCK, checkpoint_path, fold_batch_norms, load_embedding_state, package_net
 from pipeline.teachers.aisfx_frontend import N_MELS
 
 
-def package_net() -> nn.Module:
-    """The package's EmbeddingNet with the wheel's weights, unchanged (batch norms, contiguous memory)."""
-    from aisfx.models.cnn2d import EmbeddingNet
-
-    net = EmbeddingNet("max", 3, 1, 64)
-    net.load_state_dict(load_embedding_state(checkpoint_path()), strict=True)
-    return net.eval()
+def folded_channels_last(net: nn.Module) -> nn.Module:
+    """A copy with its batch norms folded, weights and activations channels-last (what the teacher runs)."""
+    return fold_batch_norms(copy.deepcopy(net)).to(memory_format=torch.channels_last)
 
 
-def eager(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The network as the stage calls it."""
-    return lambda x: net(x)
-
-
-def folded_channels_last(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Batch norms folded, weights and activations channels-last."""
-    fused = fold_batch_norms(copy.deepcopy(net)).to(memory_format=torch.channels_last)
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        return fused(x)
-    return run
-
-
-def torchscript(net: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def torchscript(net: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
     """Traced, frozen and optimised for inference."""
     traced = torch.jit.trace(copy.deepcopy(net).eval(), example)
-    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-    return lambda x: frozen(x)
+    return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
 
 def onnxruntime_session(net: nn.Module, example: torch.Tensor, folder: Path,
@@ -88,10 +69,10 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=48, help="blocks per call (16 two-second windows: 48)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    net = package_net()
+    net = package_net(load_embedding_state(checkpoint_path()))  # the package's network as it ships
     blocks = torch.randn(args.blocks, BLOCK, N_MELS, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
-        runtimes = {"eager": eager(net), "folded + channels-last": folded_channels_last(net),
+        runtimes = {"eager": net, "folded + channels-last": folded_channels_last(net),
                     "TorchScript frozen": torchscript(net, blocks),
                     "onnxruntime": onnxruntime_session(net, blocks, Path(folder), args.threads)}
         reference = net(blocks)

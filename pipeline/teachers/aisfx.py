@@ -120,16 +120,21 @@ def load_embedding_state(path: Path) -> dict[str, torch.Tensor]:
     return {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
 
 
-def load_aisfx(options: AisfxOptions) -> AisfxTeacher:
-    """Build the aisfx teacher from the weights in the installed wheel."""
+def package_net(state: dict[str, torch.Tensor]) -> nn.Module:
+    """The package's own EmbeddingNet holding `state` (batch norms unfolded), in eval mode."""
     try:
         from aisfx.models.cnn2d import EmbeddingNet
     except ImportError as exc:
         raise MissingRuntimeError(f"teacher 'aisfx' needs the aisfx package: {INSTALL_HINT}") from exc
-    state = load_embedding_state(checkpoint_path())
     net = EmbeddingNet("max", 3, 1, 64)
     net.load_state_dict(state, strict=True)
-    net = fold_batch_norms(net).to(memory_format=torch.channels_last)
+    return net.eval()
+
+
+def load_aisfx(options: AisfxOptions) -> AisfxTeacher:
+    """Build the aisfx teacher from the weights in the installed wheel."""
+    state = load_embedding_state(checkpoint_path())
+    net = fold_batch_norms(package_net(state)).to(memory_format=torch.channels_last)
     settings = {**AisfxFrontEnd.settings(), "block": BLOCK, "block_hop": BLOCK_HOP,
                 "drop_partial_block": options.drop_partial_block}
     return AisfxTeacher(net, options, weights_fingerprint(state, settings))

@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 
 from pipeline.teachers.aisfx import (AisfxOptions, block_counts, checkpoint_globals, checkpoint_path,
-                                    fold_batch_norms, load_aisfx, load_embedding_state)
+                                    fold_batch_norms, load_aisfx, load_embedding_state, package_net)
 from pipeline.teachers.aisfx_frontend import SAMPLE_RATE, mel_filters_unit_sum
 from pipeline.teachers.base import Teacher
 
@@ -65,11 +65,7 @@ def _package_rule(frames: int, drop: bool) -> int:
 def test_folded_network_computes_the_packages_function():
     """Batch norms folded into the convolutions and channels-last memory: the same outputs up to float rounding."""
     pytest.importorskip("aisfx")
-    from aisfx.models.cnn2d import EmbeddingNet
-
-    package = EmbeddingNet("max", 3, 1, 64)
-    package.load_state_dict(load_embedding_state(checkpoint_path()), strict=True)
-    package.eval()
+    package = package_net(load_embedding_state(checkpoint_path()))
     folded = load_aisfx(AisfxOptions()).net
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     blocks = torch.randn(5, 100, 96, generator=torch.Generator().manual_seed(0))
