@@ -17,9 +17,10 @@ T = TypeVar("T")
 # the demo's teachers (one copy for every stage): the stores `embed.teachers` names, the heads of `train.teachers`
 # and the `evaluate.teachers` rows; the cluster index balances the first one's space joint with DEFAULT_JOINT_TEACHERS
 DEFAULT_TEACHERS: tuple[str, ...] = ("aisfx", "resemblyzer", "crepe")
-# their loss weights in `train.teachers` (docs/blind-spots.md: aisfx + resemblyzer 2:1, crepe tiny's head as resemblyzer's)
+# their loss weights in `train.teachers` (docs/blind-spots.md: aisfx + resemblyzer 2:1, crepe tiny weighted as
+# resemblyzer)
 DEFAULT_TEACHER_WEIGHTS: tuple[float, ...] = (2.0, 1.0, 1.0)
-# clustered with the first teacher (crepe's pitch space is learnt from, not balanced over: the rows that chose it did so)
+# clustered with the first teacher (crepe's pitch space is learnt from, not balanced over, as in the rows that chose it)
 DEFAULT_JOINT_TEACHERS: tuple[str, ...] = ("resemblyzer",)
 
 

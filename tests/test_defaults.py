@@ -110,7 +110,8 @@ def test_library_functions_take_the_window_from_their_caller():
 def test_default_teachers_are_the_params_teachers():
     assert list(DEFAULT_TEACHERS) == value("embed.teachers") == value("evaluate.teachers")
     assert default_teachers() == value("train.teachers")
-    assert [value("cluster.teacher"), *value("cluster.joint_teachers")] == [DEFAULT_TEACHERS[0], *DEFAULT_JOINT_TEACHERS]
+    clustered = [value("cluster.teacher"), *value("cluster.joint_teachers")]
+    assert clustered == [DEFAULT_TEACHERS[0], *DEFAULT_JOINT_TEACHERS]
 
 
 TEACHERS = Path(__file__).resolve().parents[1] / "pipeline" / "teachers"
